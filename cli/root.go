@@ -1,0 +1,21 @@
+package cli
+
+import (
+	"log/slog"
+
+	"github.com/spf13/cobra"
+)
+
+// NewRoot returns the `vflab` command with every subcommand registered. logger receives the commands'
+// diagnostics (stderr in cmd/vflab); results go to the command's output.
+func NewRoot(logger *slog.Logger) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "vflab",
+		Short:         "SR-IOV and InfiniBand networking for Kubernetes, with or without the hardware",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// Each subcommand lives in its own package under cli/ and is added here, one line each.
+	root.AddCommand()
+	return root
+}
