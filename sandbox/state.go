@@ -39,7 +39,7 @@ type State struct {
 	// forwarder, that forwarder. GC removes runs whose owner is dead.
 	Owner Process `json:"owner"`
 	// Forwarder is the background forwarder process, if any.
-	Forwarder *Process `json:"forwarder,omitempty"`
+	Forwarder *Process      `json:"forwarder,omitempty"`
 	Nodes     []NodeState   `json:"nodes"`
 	Fabrics   []FabricState `json:"fabrics"`
 }
