@@ -1,0 +1,110 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"compress/bzip2"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Unpack extracts the tar archive at archive (plain, .gz/.tgz or .bz2, by name) into dir: directories,
+// regular files and symlinks (targets kept as stored). Entries that would land outside dir are refused.
+func Unpack(archive, dir string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return fmt.Errorf("unpack: %w", err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch {
+	case strings.HasSuffix(archive, ".gz") || strings.HasSuffix(archive, ".tgz"):
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("unpack %s: %w", archive, err)
+		}
+		defer gz.Close()
+		r = gz
+	case strings.HasSuffix(archive, ".bz2"):
+		r = bzip2.NewReader(f)
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("unpack %s: %w", archive, err)
+		}
+		name := filepath.Clean(filepath.FromSlash(h.Name))
+		if name == "." {
+			continue
+		}
+		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("unpack %s: entry %q leaves the target directory", archive, h.Name)
+		}
+		dst := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("unpack %s: %w", archive, err)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return fmt.Errorf("unpack %s: %w", archive, err)
+			}
+		case tar.TypeSymlink:
+			if err := os.Symlink(h.Linkname, dst); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("unpack %s: %w", archive, err)
+			}
+		case tar.TypeReg:
+			out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return fmt.Errorf("unpack %s: %w", archive, err)
+			}
+			_, cerr := io.Copy(out, tr)
+			if err := errors.Join(cerr, out.Close()); err != nil {
+				return fmt.Errorf("unpack %s: %s: %w", archive, h.Name, err)
+			}
+		}
+	}
+}
+
+// FindRoot returns the directory under dir that holds the machine tree: dir itself when it has sys/,
+// else its only subdirectory that has sys/ (captures often wrap the tree in one top-level directory).
+func FindRoot(dir string) (string, error) {
+	if fi, err := os.Stat(filepath.Join(dir, "sys")); err == nil && fi.IsDir() {
+		return dir, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("find root: %w", err)
+	}
+	var found []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, e.Name(), "sys")); err == nil && fi.IsDir() {
+			found = append(found, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("find root: %s has no sys/ directory (nor exactly one subdirectory with one)", dir)
+	}
+	return found[0], nil
+}
+
+// The real sysfs archives in shared/fixtures/real-sysfs, relative to that directory.
+const (
+	// CaptureConnectX3IB: a ConnectX-3 InfiniBand host (mlx4_0, port 1 ACTIVE, ib0), no SR-IOV.
+	CaptureConnectX3IB = "hwloc/32em64t-2n8c+dax+nvme+mic+dimms.tar.bz2"
+	// CaptureConnectX4PFs: two ConnectX-4 InfiniBand PFs (PCI attributes only) and an i40e PF.
+	CaptureConnectX4PFs = "hwloc/32intel64-2p8co2t+8ve.tar.bz2"
+	// CaptureI350SRIOV: an Intel I350 with 2 PFs x 4 VFs (igb/igbvf).
+	CaptureI350SRIOV = "ghw/linux-amd64-8581cf3a529e5d8b97ea876eade2f60d.pr230-9058f61.tar.gz"
+)
