@@ -56,8 +56,8 @@ type Config struct {
 	ClientTLS TLSFiles
 	// Logger receives etcd's warnings and errors; nil discards them.
 	Logger *slog.Logger
-	// LogLevel is the lowest level of etcd's records forwarded to Logger (default warn).
-	LogLevel slog.Level
+	// LogLevel is the lowest level of etcd's records forwarded to Logger (nil: warn; etcd is chatty).
+	LogLevel slog.Leveler
 	// ReadyTimeout bounds Start's wait for readiness (default DefaultReadyTimeout).
 	ReadyTimeout time.Duration
 	// TickMs and ElectionMs tune raft timing (etcd defaults 100 and 1000 when zero).
@@ -94,7 +94,7 @@ func resolve(cfg *Config) error {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
-	if cfg.LogLevel == 0 {
+	if cfg.LogLevel == nil {
 		cfg.LogLevel = slog.LevelWarn
 	}
 	scheme := "http"
@@ -171,7 +171,8 @@ func launch(cfg Config, initialCluster, state string) (*Server, error) {
 	if cfg.ElectionMs != 0 {
 		ec.ElectionMs = cfg.ElectionMs
 	}
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(cfg.Logger, zapLevel(cfg.LogLevel)))
+	ec.LogLevel = zapLevel(cfg.LogLevel.Level()).String()
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(cfg.Logger, zapLevel(cfg.LogLevel.Level())))
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
