@@ -4,6 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vflab/vflab/cli/etcd"
 )
 
 // NewRoot returns the `vflab` command with every subcommand registered. logger receives the commands'
@@ -16,6 +18,6 @@ func NewRoot(logger *slog.Logger) *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Each subcommand lives in its own package under cli/ and is added here, one line each.
-	root.AddCommand()
+	root.AddCommand(etcd.NewCommand(logger))
 	return root
 }
