@@ -207,15 +207,16 @@ func (d *Driver) vfErr(pf string, vf int, err error) error {
 	return err
 }
 
-// RestoreVF puts back what the snapshot's ConfigureVF changed, in reverse order, and always the MAC (a
-// pod may have changed it from inside). It tries every step and returns all failures.
+// RestoreVF puts back what the snapshot's ConfigureVF changed, in reverse order, and always the MAC on an
+// Ethernet PF (a pod may have changed it from inside; InfiniBand VFs have GUIDs instead, see drivers/ib).
+// It tries every step and returns all failures.
 func (d *Driver) RestoreVF(s *Snapshot) error {
 	link, _, err := d.vfInfo(s.PF, s.VF)
 	if err != nil {
 		return fmt.Errorf("restore %w", err)
 	}
 	b := s.Before
-	changed := map[string]bool{"mac": true}
+	changed := map[string]bool{"mac": !isInfiniBand(link)}
 	for _, c := range s.Changed {
 		changed[c] = true
 	}
@@ -254,4 +255,10 @@ func (inv *Inventory) VFTarget(bdf string) (string, int, error) {
 		return "", 0, fmt.Errorf("vf %s: its pf %s has no netdev to configure it through", bdf, pf.Address)
 	}
 	return pf.Netdevs[0], vf.Index, nil
+}
+
+// isInfiniBand reports whether link is an IPoIB netdev (link/infiniband, 20-byte address).
+func isInfiniBand(link netlink.Link) bool {
+	a := link.Attrs()
+	return a.EncapType == "infiniband" || len(a.HardwareAddr) == 20
 }

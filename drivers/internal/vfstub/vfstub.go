@@ -20,13 +20,14 @@ type VFs struct {
 	pfs   map[string][]netlink.VfInfo
 	guids map[string]map[int][2]net.HardwareAddr
 	fail  map[string]error
+	encap map[string]string
 }
 
 var _ drivers.VFConfig = (*VFs)(nil)
 
 // New returns an empty table.
 func New() *VFs {
-	return &VFs{pfs: map[string][]netlink.VfInfo{}, guids: map[string]map[int][2]net.HardwareAddr{}, fail: map[string]error{}}
+	return &VFs{pfs: map[string][]netlink.VfInfo{}, guids: map[string]map[int][2]net.HardwareAddr{}, fail: map[string]error{}, encap: map[string]string{}}
 }
 
 // SetPF gives the PF netdev pf n VFs in their default state (zero MAC, no VLAN, spoofchk on, trust off,
@@ -40,6 +41,13 @@ func (v *VFs) SetPF(pf string, n int) {
 	}
 	v.pfs[pf] = vfs
 	v.guids[pf] = map[int][2]net.HardwareAddr{}
+}
+
+// SetEncap sets the PF's link type as netlink reports it in EncapType ("ether", "infiniband").
+func (v *VFs) SetEncap(pf, encap string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.encap[pf] = encap
 }
 
 // RemovePF makes the PF vanish.
@@ -92,6 +100,10 @@ func (v *VFs) LinkByName(name string) (netlink.Link, error) {
 	}
 	l := &netlink.Device{LinkAttrs: netlink.NewLinkAttrs()}
 	l.Name = name
+	l.EncapType = v.encap[name]
+	if l.EncapType == "" {
+		l.EncapType = "ether"
+	}
 	l.Vfs = append([]netlink.VfInfo(nil), vfs...)
 	return l, nil
 }
