@@ -1,0 +1,421 @@
+package deviceplugin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/afero"
+	"google.golang.org/grpc"
+	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+	podresourcesapi "k8s.io/kubelet/pkg/apis/podresources/v1"
+
+	"github.com/vflab/vflab/deviceplugin/config"
+)
+
+// Defaults of the upstream DaemonSet.
+const (
+	DefaultConfigFile         = "/etc/pcidp/config.json"
+	DefaultDevicePluginDir    = pluginapi.DevicePluginPath
+	DefaultPluginsRegistryDir = "/var/lib/kubelet/plugins_registry"
+	DefaultPodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+	DefaultDevInfoDir         = "/var/run/k8s.cni.cncf.io/devinfo/dp"
+)
+
+// Options configure a Plugin. Sockets are real unix sockets on the OS file system; the config file and
+// the device-info files go through FS.
+type Options struct {
+	ConfigFile     string // default DefaultConfigFile
+	ResourcePrefix string // for pools without resourcePrefix; default config.DefaultPrefix
+	// DevicePluginDir holds kubelet.sock and, in legacy mode, the pools' sockets.
+	DevicePluginDir string
+	// PluginsRegistryDir, when set and present, selects plugin-watcher mode: the sockets go there and
+	// kubelet finds them itself.
+	PluginsRegistryDir string
+	// PodResourcesSocket is kubelet's pod-resources API, read to keep devices held by pods ("" = none).
+	PodResourcesSocket string
+	DevInfoDir         string // default DefaultDevInfoDir
+	Inventory          Inventory
+	FS                 afero.Fs      // config and device-info files; default the OS
+	Logger             *slog.Logger  // default discards
+	PollInterval       time.Duration // inventory and config rescans; default 250 ms
+	KubeletInterval    time.Duration // kubelet socket watch; default 100 ms
+}
+
+// Plugin serves every pool of a config: one gRPC server and socket per pool.
+type Plugin struct {
+	opts    Options
+	log     *slog.Logger
+	fs      afero.Fs
+	watcher bool // plugin-watcher mode
+	sockDir string
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	cfgHash   [32]byte
+	pools     map[string]*pool
+	members   map[string]member
+	allocated map[string]allocation
+	regs      map[string]time.Time // pool → last registration
+	kubelet   os.FileInfo          // kubelet.sock as last registered with
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	started  bool
+	serving  bool // servers of pools added by a config reload start at once
+}
+
+type allocation struct {
+	pool string
+	at   time.Time
+}
+
+// recentAllocation is how long an Allocate counts as held before pod-resources lists it.
+const recentAllocation = 5 * time.Second
+
+// New reads and validates the config; a bad config is refused here, before anything starts.
+func New(o Options) (*Plugin, error) {
+	if o.ConfigFile == "" {
+		o.ConfigFile = DefaultConfigFile
+	}
+	if o.DevicePluginDir == "" {
+		o.DevicePluginDir = DefaultDevicePluginDir
+	}
+	if o.DevInfoDir == "" {
+		o.DevInfoDir = DefaultDevInfoDir
+	}
+	if o.FS == nil {
+		o.FS = afero.NewOsFs()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 250 * time.Millisecond
+	}
+	if o.KubeletInterval <= 0 {
+		o.KubeletInterval = 100 * time.Millisecond
+	}
+	if o.Inventory == nil {
+		return nil, errors.New("device plugin: no inventory")
+	}
+	p := &Plugin{opts: o, log: o.Logger, fs: o.FS, pools: map[string]*pool{}, members: map[string]member{},
+		allocated: map[string]allocation{}, regs: map[string]time.Time{}, sockDir: o.DevicePluginDir}
+	data, err := afero.ReadFile(o.FS, o.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("device plugin config: %w", err)
+	}
+	if p.cfg, err = config.Parse(data, o.ResourcePrefix); err != nil {
+		return nil, fmt.Errorf("device plugin config %s: %w", o.ConfigFile, err)
+	}
+	p.cfgHash = sha256.Sum256(data)
+	if o.PluginsRegistryDir != "" {
+		if fi, err := os.Stat(o.PluginsRegistryDir); err == nil && fi.IsDir() {
+			p.watcher, p.sockDir = true, o.PluginsRegistryDir
+		}
+	}
+	return p, nil
+}
+
+// Start discovers devices, removes the device-info files of devices no pod holds, starts one server per
+// pool, registers with kubelet and starts watching the machine, the config and the kubelet.
+func (p *Plugin) Start() error {
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("device plugin: already started")
+	}
+	p.started = true
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.mu.Unlock()
+	if err := p.fs.MkdirAll(p.opts.DevInfoDir, 0o755); err != nil {
+		return fmt.Errorf("device-info dir: %w", err)
+	}
+	p.readPodResources()
+	if err := p.Refresh(); err != nil {
+		return err
+	}
+	p.cleanDevInfo()
+	p.mu.Lock()
+	var errs []error
+	for _, s := range p.pools {
+		if err := s.startServer(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.serving = true
+	p.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		p.Stop()
+		return err
+	}
+	p.watchKubelet()
+	p.wg.Add(2)
+	go p.loop(p.opts.PollInterval, func() {
+		p.readPodResources()
+		if err := p.Refresh(); err != nil {
+			p.log.Error("refresh", "err", err)
+		}
+	})
+	go p.loop(p.opts.KubeletInterval, p.watchKubelet)
+	return nil
+}
+
+func (p *Plugin) loop(every time.Duration, f func()) {
+	defer p.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// Stop ends every stream, stops the servers, removes their sockets and the device-info files of devices
+// no pod holds. It is idempotent.
+func (p *Plugin) Stop() {
+	p.stopOnce.Do(func() {
+		p.mu.Lock()
+		if p.cancel != nil {
+			p.cancel()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+		p.mu.Lock()
+		for _, s := range p.pools {
+			s.stop()
+		}
+		p.mu.Unlock()
+		p.cleanDevInfo()
+	})
+}
+
+// Resources returns the served resource names.
+func (p *Plugin) Resources() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return sortedIDs(p.pools)
+}
+
+// Refresh reloads the config if it changed (a bad new config is logged and ignored), rescans the
+// inventory and pushes changes to ListAndWatch streams.
+func (p *Plugin) Refresh() error {
+	p.reloadConfig()
+	snap, err := p.opts.Inventory.Scan()
+	if err != nil {
+		return fmt.Errorf("device plugin: scan: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	held := make(map[string]string, len(p.allocated))
+	for id, a := range p.allocated {
+		held[id] = a.pool
+	}
+	assigned := assign(p.cfg.Resources, &snap, held, p.members)
+	members := map[string]member{}
+	for _, r := range p.cfg.Resources {
+		name := r.FullName()
+		s, ok := p.pools[name]
+		if !ok {
+			s = newPool(p, r, p.sockDir)
+			p.pools[name] = s
+			if p.serving {
+				if err := s.startServer(); err != nil {
+					p.log.Error("start pool", "resource", name, "err", err)
+				}
+				p.regs[name] = time.Time{} // register on the next kubelet tick
+			}
+		}
+		s.update(r, assigned[name])
+		for id, prep := range assigned[name] {
+			members[id] = member{pool: name, prep: prep}
+		}
+	}
+	for name, s := range p.pools {
+		if _, ok := assigned[name]; !ok {
+			p.log.Info("pool removed from config", "resource", name)
+			s.stop()
+			delete(p.pools, name)
+			delete(p.regs, name)
+		}
+	}
+	p.members = members
+	return nil
+}
+
+func (p *Plugin) reloadConfig() {
+	data, err := afero.ReadFile(p.fs, p.opts.ConfigFile)
+	if err != nil {
+		p.log.Error("read config", "file", p.opts.ConfigFile, "err", err)
+		return
+	}
+	h := sha256.Sum256(data)
+	p.mu.Lock()
+	same := bytes.Equal(h[:], p.cfgHash[:])
+	p.mu.Unlock()
+	if same {
+		return
+	}
+	cfg, err := config.Parse(data, p.opts.ResourcePrefix)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfgHash = h
+	if err != nil {
+		p.log.Error("new config refused, keeping the running one", "file", p.opts.ConfigFile, "err", err)
+		return
+	}
+	p.log.Info("config reloaded", "file", p.opts.ConfigFile)
+	p.cfg = cfg
+}
+
+// watchKubelet (re)registers every pool when kubelet.sock appears or is recreated, and recreates a pool's
+// socket when it vanished (kubelet wipes the directory on restart).
+func (p *Plugin) watchKubelet() {
+	kubeletSock := filepath.Join(p.opts.DevicePluginDir, "kubelet.sock")
+	fi, err := os.Stat(kubeletSock)
+	p.mu.Lock()
+	pools := make([]*pool, 0, len(p.pools))
+	for _, s := range p.pools {
+		pools = append(pools, s)
+	}
+	restarted := err == nil && (p.kubelet == nil || !os.SameFile(fi, p.kubelet) || !fi.ModTime().Equal(p.kubelet.ModTime()))
+	if err != nil {
+		p.kubelet = nil
+	}
+	p.mu.Unlock()
+	for _, s := range pools {
+		if !s.serverAlive() {
+			p.log.Info("socket gone, restarting server", "resource", s.name)
+			if err := s.startServer(); err != nil {
+				p.log.Error("restart server", "resource", s.name, "err", err)
+				continue
+			}
+			p.mu.Lock()
+			p.regs[s.name] = time.Time{}
+			p.mu.Unlock()
+		}
+	}
+	if p.watcher || err != nil {
+		return
+	}
+	ok := true
+	for _, s := range pools {
+		p.mu.Lock()
+		need := restarted || p.regs[s.name].IsZero()
+		p.mu.Unlock()
+		if !need {
+			continue
+		}
+		if err := s.register(p.ctx, kubeletSock); err != nil {
+			p.log.Warn("register", "resource", s.name, "err", err)
+			ok = false
+			continue
+		}
+		p.log.Info("registered with kubelet", "resource", s.name)
+		p.registered(s.name, time.Now())
+	}
+	if ok {
+		p.mu.Lock()
+		p.kubelet = fi
+		p.mu.Unlock()
+	}
+}
+
+func (p *Plugin) registered(name string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.pools[name]; ok {
+		p.regs[name] = at
+	}
+}
+
+func (p *Plugin) markAllocated(id, pool string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.allocated[id] = allocation{pool: pool, at: time.Now()}
+}
+
+// readPodResources replaces the held devices with what kubelet's pod-resources API lists, keeping
+// allocations too recent to be listed yet. Without the API the plugin's own Allocate calls count.
+func (p *Plugin) readPodResources() {
+	if p.opts.PodResourcesSocket == "" {
+		return
+	}
+	if _, err := os.Stat(p.opts.PodResourcesSocket); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient("unix://"+p.opts.PodResourcesSocket, grpc.WithTransportCredentials(insecureCreds()))
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	resp, err := podresourcesapi.NewPodResourcesListerClient(conn).List(ctx, &podresourcesapi.ListPodResourcesRequest{})
+	if err != nil {
+		p.log.Debug("pod-resources list", "err", err)
+		return
+	}
+	held := map[string]allocation{}
+	now := time.Now()
+	for _, pod := range resp.PodResources {
+		for _, c := range pod.Containers {
+			for _, d := range c.Devices {
+				for _, id := range d.DeviceIds {
+					held[id] = allocation{pool: d.ResourceName, at: now}
+				}
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, a := range p.allocated {
+		if _, ok := held[id]; !ok && now.Sub(a.at) < recentAllocation {
+			held[id] = a
+		}
+	}
+	p.allocated = held
+}
+
+func (p *Plugin) devInfoPath(resource, id string) string {
+	return filepath.Join(p.opts.DevInfoDir, DevInfoFile(resource, id))
+}
+
+// writeDevInfo replaces a device's device-info file (mode 0444).
+func (p *Plugin) writeDevInfo(resource string, d *prepared) error {
+	path := p.devInfoPath(resource, d.dev.PCIAddress)
+	if err := p.fs.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("device-info %s: %w", path, err)
+	}
+	if err := afero.WriteFile(p.fs, path, d.devInfo, 0o444); err != nil {
+		return fmt.Errorf("device-info %s: %w", path, err)
+	}
+	return nil
+}
+
+// cleanDevInfo removes the device-info files of pool devices that no pod holds.
+func (p *Plugin) cleanDevInfo() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, m := range p.members {
+		if _, held := p.allocated[id]; held {
+			continue
+		}
+		if err := p.fs.Remove(p.devInfoPath(m.pool, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			p.log.Warn("remove device-info", "device", id, "err", err)
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package deviceplugin
+
+import (
+	"encoding/json"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+
+	"github.com/vflab/vflab/deviceplugin/config"
+)
+
+// Paths of host character devices in Allocate responses.
+const (
+	DevInfiniband = "/dev/infiniband"
+	DevVFIO       = "/dev/vfio/vfio"
+	DevRDMACM     = "/dev/infiniband/rdma_cm"
+	DevVhostNet   = "/dev/vhost-net"
+	DevTun        = "/dev/net/tun"
+)
+
+// prepared is everything Allocate returns for one device, computed when the inventory is scanned so
+// that Allocate itself touches no sysfs.
+type prepared struct {
+	dev      Device
+	health   Health
+	info     map[string]map[string]string // provider → key → value, the device's part of _INFO
+	infoJSON []byte                       // info, marshalled
+	specs    []*pluginapi.DeviceSpec
+	devInfo  []byte // device-info file content
+	topology *pluginapi.TopologyInfo
+}
+
+// prepare computes a device's Allocate pieces in the pool res, whose selector sel matched it.
+func prepare(res *config.Resource, sel *config.Selector, d Device, snap *Snapshot) *prepared {
+	p := &prepared{dev: d, health: HealthOf(&d), info: map[string]map[string]string{
+		"generic": {"deviceID": d.PCIAddress},
+	}}
+	switch {
+	case d.Driver == "vfio-pci":
+		group := "/dev/vfio/" + d.IOMMUGroup
+		host := group
+		if d.NoIOMMU {
+			host = "/dev/vfio/noiommu-" + d.IOMMUGroup
+		}
+		p.info["vfio"] = map[string]string{"mount": DevVFIO, "dev-mount": group}
+		p.specs = append(p.specs, spec(DevVFIO, DevVFIO), spec(host, group))
+	case d.UIO != "":
+		p.info["uio"] = map[string]string{"mount": "/dev/" + d.UIO}
+		p.specs = append(p.specs, spec("/dev/"+d.UIO, "/dev/"+d.UIO))
+	}
+	rdma := sel != nil && sel.IsRdma && d.IsRDMA()
+	if rdma {
+		env := map[string]string{}
+		var rs []string
+		for _, group := range [][]string{d.UCM, d.Issm, d.Umad, d.Uverbs} {
+			for _, name := range group {
+				rs = append(rs, DevInfiniband+"/"+name)
+			}
+		}
+		if snap.RDMACM {
+			rs = append(rs, DevRDMACM)
+		}
+		for _, r := range rs {
+			p.specs = append(p.specs, spec(r, r))
+			for _, kind := range []string{"uverbs", "umad", "issm", "rdma_cm"} {
+				if strings.Contains(path.Base(r), kind) {
+					env[kind] = r // the last one wins, as upstream
+				}
+			}
+		}
+		env["rdma_dev"] = d.RDMADevices[0]
+		p.info["rdma"] = env
+	}
+	if sel != nil && sel.NeedVhostNet {
+		env := map[string]string{}
+		if snap.VhostNet {
+			env["net-mount"] = DevVhostNet
+			p.specs = append(p.specs, spec(DevVhostNet, DevVhostNet))
+		}
+		if snap.Tun {
+			env["tun-mount"] = DevTun
+			p.specs = append(p.specs, spec(DevTun, DevTun))
+		}
+		p.info["vhost"] = env
+	}
+	if extra := additionalInfo(res.AdditionalInfo, d.PCIAddress); extra != nil {
+		p.info["extra"] = extra
+	}
+	p.infoJSON, _ = json.Marshal(p.info)
+	di := DeviceInfo{Type: "pci", Version: "1.1.0", Pci: &PCIDeviceInfo{PCIAddress: d.PCIAddress}}
+	if d.IsRDMA() {
+		di.Pci.RDMADevice = strings.Join(d.RDMADevices, ",")
+	}
+	if sel != nil && sel.NeedVhostNet && snap.VhostNet {
+		di.Pci.VhostNet = DevVhostNet
+	}
+	p.devInfo, _ = json.Marshal(di)
+	if !res.ExcludeTopology && d.NUMANode >= 0 {
+		p.topology = &pluginapi.TopologyInfo{Nodes: []*pluginapi.NUMANode{{ID: int64(d.NUMANode)}}}
+	}
+	return p
+}
+
+// additionalInfo merges the "*" entry with the device's own (which wins).
+func additionalInfo(ai map[string]map[string]string, bdf string) map[string]string {
+	if len(ai["*"]) == 0 && len(ai[bdf]) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	maps.Copy(out, ai["*"])
+	maps.Copy(out, ai[bdf])
+	return out
+}
+
+func spec(host, container string) *pluginapi.DeviceSpec {
+	return &pluginapi.DeviceSpec{HostPath: host, ContainerPath: container, Permissions: "rw"}
+}
+
+// EnvName is the upstream environment variable of a pool: PCIDEVICE_<PREFIX>_<NAME> with '.' and '/'
+// mapped to '_' and upper-cased ('-' is kept, as upstream does).
+func EnvName(prefix, name string) string {
+	r := strings.NewReplacer(".", "_", "/", "_")
+	return "PCIDEVICE_" + strings.ToUpper(r.Replace(prefix)+"_"+r.Replace(name))
+}
+
+// DevInfoFile is the device-info file name of a device in a pool, as network-attachment-definition-client
+// names it: "<prefix>-<name>-<deviceID>-device.json" with '/' mapped to '-'.
+func DevInfoFile(resource, deviceID string) string {
+	return strings.ReplaceAll(resource, "/", "-") + "-" + strings.ReplaceAll(deviceID, "/", "-") + "-device.json"
+}
+
+// containerResponse builds the response for one container from prepared devices, in request order.
+func containerResponse(envName string, devs []*prepared) *pluginapi.ContainerAllocateResponse {
+	ids := make([]string, len(devs))
+	var info strings.Builder
+	info.WriteByte('{')
+	var specs []*pluginapi.DeviceSpec
+	seen := map[string]bool{}
+	for i, p := range devs {
+		ids[i] = p.dev.PCIAddress
+		if i > 0 {
+			info.WriteByte(',')
+		}
+		k, _ := json.Marshal(p.dev.PCIAddress)
+		info.Write(k)
+		info.WriteByte(':')
+		info.Write(p.infoJSON)
+		for _, s := range p.specs {
+			if !seen[s.HostPath] {
+				seen[s.HostPath] = true
+				specs = append(specs, s)
+			}
+		}
+	}
+	info.WriteByte('}')
+	return &pluginapi.ContainerAllocateResponse{
+		Envs:    map[string]string{envName: strings.Join(ids, ","), envName + "_INFO": info.String()},
+		Devices: specs,
+	}
+}
+
+// sortedIDs returns the keys of m in order.
+func sortedIDs[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// DeviceInfo is a device-info file (Network Plumbing WG device-info spec v1.1.0), the same JSON as
+// network-attachment-definition-client's v1.DeviceInfo (whose package pulls in the Kubernetes API
+// machinery, which the plugin does not need).
+type DeviceInfo struct {
+	Type    string         `json:"type,omitempty"`
+	Version string         `json:"version,omitempty"`
+	Pci     *PCIDeviceInfo `json:"pci,omitempty"`
+}
+
+// PCIDeviceInfo is the "pci" member of a device-info file.
+type PCIDeviceInfo struct {
+	PCIAddress        string `json:"pci-address,omitempty"`
+	VhostNet          string `json:"vhost-net,omitempty"`
+	RDMADevice        string `json:"rdma-device,omitempty"`
+	PFPCIAddress      string `json:"pf-pci-address,omitempty"`
+	RepresentorDevice string `json:"representor-device,omitempty"`
+}
