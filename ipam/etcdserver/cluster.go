@@ -150,3 +150,16 @@ func (c *Cluster) Close() {
 	}
 	wg.Wait()
 }
+
+// Leader returns the index of the running member that currently leads, or -1 if none does (no quorum, or
+// an election in progress).
+func (c *Cluster) Leader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.members {
+		if s != nil && s.etcd.Server.Leader() == s.etcd.Server.MemberID() {
+			return i
+		}
+	}
+	return -1
+}
