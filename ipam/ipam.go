@@ -21,7 +21,7 @@ func Add(ctx context.Context, s Store, n *Network, req Request) ([]Allocation, e
 		return nil, fmt.Errorf("ipam add %s: look up %s: %w", n.Name, req.Owner, err)
 	}
 	if len(held) > 0 {
-		return allocations(n, held), nil
+		return allocations(n, held)
 	}
 	st, err := s.Load(ctx, n.Name)
 	if err != nil {
@@ -39,7 +39,7 @@ func Add(ctx context.Context, s Store, n *Network, req Request) ([]Allocation, e
 		err = s.Reserve(ctx, n.Name, rs)
 		if err == nil {
 			p.Commit(rs)
-			return allocations(&p.net, rs), nil
+			return allocations(&p.net, rs)
 		}
 		var inUse *AddressInUseError
 		if !errors.As(err, &inUse) {
@@ -52,7 +52,7 @@ func Add(ctx context.Context, s Store, n *Network, req Request) ([]Allocation, e
 				return nil, fmt.Errorf("ipam add %s: look up %s: %w", n.Name, req.Owner, err)
 			}
 			if len(held) > 0 {
-				return allocations(n, held), nil
+				return allocations(n, held)
 			}
 		}
 		if slices.Contains(req.IPs, inUse.Addr) {
@@ -67,14 +67,18 @@ func Add(ctx context.Context, s Store, n *Network, req Request) ([]Allocation, e
 	return nil, fmt.Errorf("ipam add %s for %s: lost %d races for an address", n.Name, req.Owner, maxAttempts)
 }
 
-func allocations(n *Network, rs []Reservation) []Allocation {
+func allocations(n *Network, rs []Reservation) ([]Allocation, error) {
+	nc := n.clone()
+	if err := nc.Validate(); err != nil {
+		return nil, err
+	}
 	out := make([]Allocation, 0, len(rs))
 	for _, r := range rs {
-		a, _ := n.Allocation(r)
+		a, _ := nc.Allocation(r)
 		out = append(out, a)
 	}
 	slices.SortFunc(out, func(a, b Allocation) int { return a.RangeSet - b.RangeSet })
-	return out
+	return out, nil
 }
 
 // Del releases every reservation of owner in the network. An owner without reservations is success; a

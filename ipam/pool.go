@@ -312,9 +312,10 @@ func (p *Pool) Allocation(r Reservation) (Allocation, bool) {
 // Allocation completes r with its range's prefix length and gateway from n (which must be validated).
 func (n *Network) Allocation(r Reservation) (Allocation, bool) {
 	a := r.Addr.Unmap()
-	for _, set := range n.RangeSets {
+	for si, set := range n.RangeSets {
 		for _, rg := range set {
 			if rg.Subnet.Contains(a) {
+				r.RangeSet = si // stores that cannot know it (host-local files) leave it -1
 				return Allocation{Reservation: r, Prefix: netip.PrefixFrom(a, rg.Subnet.Bits()), Gateway: rg.Gateway}, true
 			}
 		}

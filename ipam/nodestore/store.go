@@ -1,0 +1,547 @@
+package nodestore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/vflab/vflab/ipam"
+)
+
+// DefaultDataDir is host-local's default data directory.
+const DefaultDataDir = "/var/lib/cni/networks"
+
+// defaultCompactAfter is how many journal lines (at least) accumulate before the snapshot is rewritten.
+const defaultCompactAfter = 1024
+
+var _ ipam.Store = (*Store)(nil)
+
+// Store is the on-disk ipam.Store for one node. It holds no state between calls: every call takes the
+// network's lock, reads the cache (snapshot + journal), and writes through to the files.
+type Store struct {
+	dataDir      string
+	logger       *slog.Logger
+	compactAfter int
+}
+
+// New returns a store under dataDir ("" means DefaultDataDir). logger may be nil.
+func New(dataDir string, logger *slog.Logger) *Store {
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{dataDir: dataDir, logger: logger, compactAfter: defaultCompactAfter}
+}
+
+// DataDir returns the directory holding one subdirectory per network.
+func (s *Store) DataDir() string { return s.dataDir }
+
+// index is the in-memory form of the cache.
+type index struct {
+	byAddr       map[netip.Addr]ipam.Reservation
+	byOwner      map[ipam.Owner][]netip.Addr
+	last         map[int]netip.Addr
+	journalLines int
+}
+
+func newIndex() *index {
+	return &index{byAddr: map[netip.Addr]ipam.Reservation{}, byOwner: map[ipam.Owner][]netip.Addr{}, last: map[int]netip.Addr{}}
+}
+
+func (x *index) put(r ipam.Reservation) {
+	x.del(r.Addr)
+	x.byAddr[r.Addr] = r
+	x.byOwner[r.Owner] = append(x.byOwner[r.Owner], r.Addr)
+}
+
+func (x *index) del(a netip.Addr) {
+	r, ok := x.byAddr[a]
+	if !ok {
+		return
+	}
+	delete(x.byAddr, a)
+	as := slices.DeleteFunc(x.byOwner[r.Owner], func(b netip.Addr) bool { return b == a })
+	if len(as) == 0 {
+		delete(x.byOwner, r.Owner)
+	} else {
+		x.byOwner[r.Owner] = as
+	}
+}
+
+// owned returns the owner's reservations, including host-local's ID-only files for its container.
+func (x *index) owned(o ipam.Owner) []ipam.Reservation {
+	var out []ipam.Reservation
+	for _, a := range x.byOwner[o] {
+		out = append(out, x.byAddr[a])
+	}
+	if o.IfName != "" {
+		for _, a := range x.byOwner[ipam.Owner{ContainerID: o.ContainerID}] {
+			out = append(out, x.byAddr[a])
+		}
+	}
+	slices.SortFunc(out, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+func (x *index) sorted() []ipam.Reservation {
+	out := make([]ipam.Reservation, 0, len(x.byAddr))
+	for _, r := range x.byAddr {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// netDir validates a network name (it becomes a directory) and returns its directory.
+func (s *Store) netDir(network string) (string, error) {
+	if network == "" || network == "." || network == ".." || strings.ContainsAny(network, "/\x00") {
+		return "", fmt.Errorf("node store: network name %q is not a valid directory name", network)
+	}
+	return filepath.Join(s.dataDir, network), nil
+}
+
+// do runs fn with the network locked and its index loaded. With create false, a network without a
+// directory runs fn on an empty index without creating anything.
+func (s *Store) do(ctx context.Context, network string, create bool, fn func(dir string, x *index) error) error {
+	dir, err := s.netDir(network)
+	if err != nil {
+		return err
+	}
+	if !create {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return fn(dir, newIndex())
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, metaDir), 0o755); err != nil {
+		return fmt.Errorf("node store %s: %w", network, err)
+	}
+	lk, err := lockFile(ctx, filepath.Join(dir, lockName))
+	if err != nil {
+		return fmt.Errorf("node store %s: %w", network, err)
+	}
+	defer unlockFile(lk)
+	x, err := s.load(dir)
+	if err != nil {
+		return fmt.Errorf("node store %s: %w", network, err)
+	}
+	return fn(dir, x)
+}
+
+// Load implements ipam.Store.
+func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
+	var st *ipam.State
+	err := s.do(ctx, network, false, func(_ string, x *index) error {
+		st = &ipam.State{Reservations: x.sorted(), LastReserved: map[int]netip.Addr{}}
+		for k, v := range x.last {
+			st.LastReserved[k] = v
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Owned implements ipam.Store.
+func (s *Store) Owned(ctx context.Context, network string, owner ipam.Owner) ([]ipam.Reservation, error) {
+	var out []ipam.Reservation
+	err := s.do(ctx, network, false, func(_ string, x *index) error {
+		out = x.owned(owner)
+		return nil
+	})
+	return out, err
+}
+
+// List implements ipam.Store.
+func (s *Store) List(ctx context.Context, network string) ([]ipam.Reservation, error) {
+	var out []ipam.Reservation
+	err := s.do(ctx, network, false, func(_ string, x *index) error {
+		out = x.sorted()
+		return nil
+	})
+	return out, err
+}
+
+// Networks implements ipam.Store: every directory under the data directory.
+func (s *Store) Networks(context.Context) ([]string, error) {
+	entries, err := os.ReadDir(s.dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node store: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// Reserve implements ipam.Store: an exclusive link per address, all or nothing.
+func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservation) error {
+	for _, r := range rs {
+		if err := validOwner(r.Owner); err != nil {
+			return fmt.Errorf("node store %s: reserve %s: %w", network, r.Addr, err)
+		}
+		for _, f := range []string{r.Pod.Namespace, r.Pod.Name, r.Pod.UID} {
+			if err := validToken("pod field", f); err != nil {
+				return fmt.Errorf("node store %s: reserve %s: %w", network, r.Addr, err)
+			}
+		}
+	}
+	return s.do(ctx, network, true, func(dir string, x *index) error {
+		seen := map[netip.Addr]bool{}
+		for _, r := range rs {
+			if h, ok := x.byAddr[r.Addr]; ok {
+				return &ipam.AddressInUseError{Addr: r.Addr, Owner: h.Owner}
+			}
+			if seen[r.Addr] {
+				return &ipam.AddressInUseError{Addr: r.Addr, Owner: r.Owner}
+			}
+			seen[r.Addr] = true
+		}
+		if err := s.markDirty(dir); err != nil {
+			return err
+		}
+		var linked []netip.Addr
+		undo := func() {
+			for _, a := range linked {
+				_ = os.Remove(filepath.Join(dir, a.String()))
+			}
+		}
+		for _, r := range rs {
+			m, _ := jsonMeta(metaOf(r))
+			if err := replaceFile(filepath.Join(dir, metaDir), r.Addr.String(), m); err != nil {
+				undo()
+				return fmt.Errorf("node store %s: write meta %s: %w", network, r.Addr, err)
+			}
+			err := writeExclusive(dir, r.Addr.String(), []byte(reservationContent(r.Owner)))
+			if errors.Is(err, fs.ErrExist) {
+				// Someone wrote it behind the cache's back (a host-local process, or a crash the dirty
+				// marker now flags): the next load rebuilds the cache from the files.
+				undo()
+				holder, _ := readOwner(filepath.Join(dir, r.Addr.String()))
+				return &ipam.AddressInUseError{Addr: r.Addr, Owner: holder}
+			}
+			if err != nil {
+				undo()
+				return fmt.Errorf("node store %s: reserve %s: %w", network, r.Addr, err)
+			}
+			linked = append(linked, r.Addr)
+		}
+		var lines []string
+		for _, r := range rs {
+			lines = append(lines, "+"+fieldSeparator+record(r))
+			if r.RangeSet >= 0 {
+				lines = append(lines, "L"+fieldSeparator+strconv.Itoa(r.RangeSet)+fieldSeparator+r.Addr.String())
+				if err := replaceFile(dir, lastIPPrefix+strconv.Itoa(r.RangeSet), []byte(r.Addr.String())); err != nil {
+					return fmt.Errorf("node store %s: write cursor: %w", network, err)
+				}
+			}
+		}
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("node store %s: %w", network, err)
+		}
+		for _, r := range rs {
+			x.put(r)
+			if r.RangeSet >= 0 {
+				x.last[r.RangeSet] = r.Addr
+			}
+		}
+		return s.commit(dir, x, lines)
+	})
+}
+
+// Release implements ipam.Store.
+func (s *Store) Release(ctx context.Context, network string, owner ipam.Owner) ([]ipam.Reservation, error) {
+	var out []ipam.Reservation
+	err := s.do(ctx, network, false, func(dir string, x *index) error {
+		out = x.owned(owner)
+		if len(out) == 0 {
+			return nil
+		}
+		if err := s.markDirty(dir); err != nil {
+			return err
+		}
+		var lines []string
+		for _, r := range out {
+			if err := os.Remove(filepath.Join(dir, r.Addr.String())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("node store %s: release %s: %w", network, r.Addr, err)
+			}
+			_ = os.Remove(filepath.Join(dir, metaDir, r.Addr.String()))
+			lines = append(lines, "-"+fieldSeparator+r.Addr.String())
+		}
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("node store %s: %w", network, err)
+		}
+		for _, r := range out {
+			x.del(r.Addr)
+		}
+		return s.commit(dir, x, lines)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) markDirty(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, dirtyName), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("node store: mark %s dirty: %w", dir, err)
+	}
+	return f.Close()
+}
+
+// commit appends the change to the journal (or compacts into a new snapshot) and clears the dirty mark.
+func (s *Store) commit(dir string, x *index, lines []string) error {
+	if x.journalLines+len(lines) > max(s.compactAfter, len(x.byAddr)) {
+		if err := s.writeSnapshot(dir, x); err != nil {
+			return err
+		}
+	} else {
+		var b strings.Builder
+		for _, l := range lines {
+			b.WriteString(checksummed(l))
+			b.WriteByte('\n')
+		}
+		f, err := os.OpenFile(filepath.Join(dir, journalName), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("node store: journal: %w", err)
+		}
+		_, err = f.WriteString(b.String())
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("node store: journal: %w", err)
+		}
+		x.journalLines += len(lines)
+	}
+	if err := os.Remove(filepath.Join(dir, dirtyName)); err != nil {
+		return fmt.Errorf("node store: clear dirty mark: %w", err)
+	}
+	return nil
+}
+
+// writeSnapshot replaces the snapshot with x and drops the journal.
+func (s *Store) writeSnapshot(dir string, x *index) error {
+	var b bytes.Buffer
+	b.WriteString(indexHeader + "\n")
+	for _, r := range x.sorted() {
+		b.WriteString(checksummed("+" + fieldSeparator + record(r)))
+		b.WriteByte('\n')
+	}
+	for set, a := range x.last {
+		b.WriteString(checksummed("L" + fieldSeparator + strconv.Itoa(set) + fieldSeparator + a.String()))
+		b.WriteByte('\n')
+	}
+	b.WriteString(checksummed("end"+fieldSeparator+strconv.Itoa(len(x.byAddr))) + "\n")
+	if err := renameio.WriteFile(filepath.Join(dir, indexName), b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("node store: write index: %w", err)
+	}
+	// A crash here replays the old journal onto the new snapshot: its changes are idempotent set
+	// operations already contained in it, so the result is the same.
+	if err := os.Remove(filepath.Join(dir, journalName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("node store: drop journal: %w", err)
+	}
+	x.journalLines = 0
+	return nil
+}
+
+// errStale says the cache cannot be trusted and must be rebuilt from the files.
+var errStale = errors.New("stale cache")
+
+// load reads the cache, rebuilding it from the reservation files when it is missing, flagged dirty or
+// corrupt.
+func (s *Store) load(dir string) (*index, error) {
+	x, err := readCache(dir)
+	if err == nil {
+		return x, nil
+	}
+	if !errors.Is(err, errStale) {
+		return nil, err
+	}
+	s.logger.Info("node store: rebuilding cache from reservation files", "dir", dir, "reason", err)
+	x, err = rebuild(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writeSnapshot(dir, x); err != nil {
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(dir, dirtyName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("node store: clear dirty mark: %w", err)
+	}
+	return x, nil
+}
+
+func readCache(dir string) (*index, error) {
+	if _, err := os.Stat(filepath.Join(dir, dirtyName)); err == nil {
+		return nil, fmt.Errorf("%w: dirty mark present", errStale)
+	}
+	snap, err := os.ReadFile(filepath.Join(dir, indexName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no index", errStale)
+	}
+	if err != nil {
+		return nil, err
+	}
+	x := newIndex()
+	if err := applyLines(x, snap, true); err != nil {
+		return nil, fmt.Errorf("%w: index: %v", errStale, err)
+	}
+	journal, err := os.ReadFile(filepath.Join(dir, journalName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err := applyLines(x, journal, false); err != nil {
+		return nil, fmt.Errorf("%w: journal: %v", errStale, err)
+	}
+	return x, nil
+}
+
+// applyLines applies snapshot (with header and end line) or journal lines to x.
+func applyLines(x *index, data []byte, snapshot bool) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	if snapshot {
+		if !sc.Scan() || sc.Text() != indexHeader {
+			return errors.New("bad header")
+		}
+	}
+	ended := false
+	for sc.Scan() {
+		if ended {
+			return errors.New("data after end")
+		}
+		line, ok := verify(sc.Text())
+		if !ok {
+			return fmt.Errorf("bad checksum on %q", sc.Text())
+		}
+		if !snapshot {
+			x.journalLines++
+		}
+		op, rest, _ := strings.Cut(line, fieldSeparator)
+		switch op {
+		case "+":
+			r, err := parseRecord(strings.Split(rest, fieldSeparator))
+			if err != nil {
+				return fmt.Errorf("record %q: %w", rest, err)
+			}
+			x.put(r)
+		case "-":
+			a, err := netip.ParseAddr(rest)
+			if err != nil {
+				return err
+			}
+			x.del(a)
+		case "L":
+			setS, addrS, _ := strings.Cut(rest, fieldSeparator)
+			set, err := strconv.Atoi(setS)
+			if err != nil {
+				return err
+			}
+			a, err := netip.ParseAddr(addrS)
+			if err != nil {
+				return err
+			}
+			x.last[set] = a
+		case "end":
+			n, err := strconv.Atoi(rest)
+			if err != nil || !snapshot || n != len(x.byAddr) {
+				return fmt.Errorf("bad end line %q", line)
+			}
+			ended = true
+		default:
+			return fmt.Errorf("unknown op %q", op)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if snapshot && !ended {
+		return errors.New("truncated")
+	}
+	return nil
+}
+
+// rebuild reads every reservation file of dir (the truth) and its sidecar.
+func rebuild(dir string) (*index, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("node store: rebuild: %w", err)
+	}
+	x := newIndex()
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if strings.HasPrefix(name, tmpPrefix) {
+			_ = os.Remove(filepath.Join(dir, name)) // a temp file of a killed writer
+			continue
+		}
+		if set, ok := strings.CutPrefix(name, lastIPPrefix); ok {
+			n, err := strconv.Atoi(set)
+			b, rerr := os.ReadFile(filepath.Join(dir, name))
+			a, perr := netip.ParseAddr(strings.TrimSpace(string(b)))
+			if err == nil && rerr == nil && perr == nil {
+				x.last[n] = a
+			}
+			continue
+		}
+		a, err := netip.ParseAddr(name)
+		if err != nil {
+			continue
+		}
+		owner, err := readOwner(filepath.Join(dir, name))
+		if err != nil {
+			continue // an empty file cannot be a reservation of ours: writes are atomic
+		}
+		r := ipam.Reservation{Addr: a, Owner: owner, RangeSet: -1}
+		if b, err := os.ReadFile(filepath.Join(dir, metaDir, name)); err == nil {
+			if m, err := parseMeta(b); err == nil && m.ContainerID == owner.ContainerID && m.IfName == owner.IfName {
+				r.Pod = ipam.PodRef{Namespace: m.Namespace, Name: m.Name, UID: m.UID}
+				r.Created = m.Created
+				r.RangeSet = m.RangeSet
+			}
+		}
+		if r.Created.IsZero() {
+			if info, err := e.Info(); err == nil {
+				r.Created = info.ModTime().UTC()
+			}
+		}
+		x.put(r)
+	}
+	return x, nil
+}
+
+func readOwner(path string) (ipam.Owner, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ipam.Owner{}, err
+	}
+	return parseReservationContent(b)
+}
