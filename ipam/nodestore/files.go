@@ -29,7 +29,9 @@ const (
 )
 
 // reservationContent is host-local's file content for an owner.
-func reservationContent(o ipam.Owner) string { return strings.TrimSpace(o.ContainerID) + lineBreak + o.IfName }
+func reservationContent(o ipam.Owner) string {
+	return strings.TrimSpace(o.ContainerID) + lineBreak + o.IfName
+}
 
 // parseReservationContent reads host-local's formats: "<id>\r\n<ifname>", "<id>\n<ifname>", or "<id>" alone
 // (files of host-local before it recorded interfaces).
