@@ -231,6 +231,9 @@ func (f *Forwarder) Scan(st *State) error {
 	var errs error
 	for _, n := range st.Nodes {
 		h, err := openNamespace(NamespacePath(n.Namespace))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // not built yet
+		}
 		if err != nil {
 			errs = errors.Join(errs, err)
 			continue
