@@ -91,8 +91,8 @@ type blockState struct {
 	bits bitmap
 }
 
-// New connects to etcd. It does not wait for a member to answer: the first call reports an unreachable
-// cluster within its deadline.
+// New connects to etcd. Without a username it does not wait for a member to answer (the first call reports
+// an unreachable cluster within its deadline); with one it authenticates first, within DialTimeout.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("cluster store: etcd endpoints: none given")
@@ -131,6 +131,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		tlsCfg = c
 	}
+	start := time.Now()
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
@@ -141,6 +142,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		Context:     context.WithoutCancel(ctx),
 	})
 	if err != nil {
+		if unreachable(err) {
+			return nil, &UnreachableError{After: time.Since(start).Round(100 * time.Millisecond), Endpoints: cfg.Endpoints,
+				Err: fmt.Errorf("connect: %w", err)}
+		}
 		return nil, fmt.Errorf("cluster store: connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	return &Store{cli: cli, cfg: cfg, log: logger, timeout: cfg.RequestTimeout, cache: map[string]blockState{}}, nil
