@@ -94,9 +94,6 @@ func prepare(res *config.Resource, sel *config.Selector, d Device, snap *Snapsho
 	if d.IsRDMA() {
 		di.Pci.RDMADevice = strings.Join(d.RDMADevices, ",")
 	}
-	if sel != nil && sel.NeedVhostNet && snap.VhostNet {
-		di.Pci.VhostNet = DevVhostNet
-	}
 	p.devInfo, _ = json.Marshal(di)
 	if !res.ExcludeTopology && d.NUMANode >= 0 {
 		p.topology = &pluginapi.TopologyInfo{Nodes: []*pluginapi.NUMANode{{ID: int64(d.NUMANode)}}}

@@ -249,6 +249,19 @@ func (k *Kubelet) consume(r *resource, conn *grpc.ClientConn, stream grpc.Server
 			if !errors.Is(err, io.EOF) {
 				k.log.Debug("ListAndWatch ended", "resource", r.name, "err", err)
 			}
+			// Like kubelet's endpoint stop: the plugin is gone, its devices are unhealthy until it
+			// registers again (kubelet drops them after a grace period; the fake keeps them).
+			k.mu.Lock()
+			if r.conn == conn {
+				r.disconnect()
+				for id, d := range r.devices {
+					r.devices[id] = &pluginapi.Device{ID: d.ID, Health: pluginapi.Unhealthy, Topology: d.Topology}
+				}
+				r.updates++
+				close(k.changed)
+				k.changed = make(chan struct{})
+			}
+			k.mu.Unlock()
 			return
 		}
 		k.mu.Lock()
