@@ -72,6 +72,9 @@ func validOwner(o ipam.Owner) error {
 	if strings.TrimSpace(o.ContainerID) == "" {
 		return errors.New("empty container ID")
 	}
+	if strings.TrimSpace(o.ContainerID) != o.ContainerID || strings.TrimSpace(o.IfName) != o.IfName {
+		return fmt.Errorf("container ID %q or ifname %q has surrounding white space", o.ContainerID, o.IfName)
+	}
 	if err := validToken("container ID", o.ContainerID); err != nil {
 		return err
 	}

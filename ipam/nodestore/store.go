@@ -215,7 +215,7 @@ func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservati
 			}
 			seen[r.Addr] = true
 		}
-		if err := s.markDirty(dir); err != nil {
+		if err := s.markDirty(dir, "reserve", rs[0].Owner, rs); err != nil {
 			return err
 		}
 		var linked []netip.Addr
@@ -275,7 +275,7 @@ func (s *Store) Release(ctx context.Context, network string, owner ipam.Owner) (
 		if len(out) == 0 {
 			return nil
 		}
-		if err := s.markDirty(dir); err != nil {
+		if err := s.markDirty(dir, "release", owner, out); err != nil {
 			return err
 		}
 		var lines []string
@@ -300,12 +300,66 @@ func (s *Store) Release(ctx context.Context, network string, owner ipam.Owner) (
 	return out, nil
 }
 
-func (s *Store) markDirty(dir string) error {
-	f, err := os.OpenFile(filepath.Join(dir, dirtyName), os.O_CREATE|os.O_WRONLY, 0o600)
+// markDirty records the change about to be made (the intent) in the dirty mark. If the process dies
+// before commit clears it, the next load rolls a reserve back (it was never acknowledged) and a release
+// forward, then rebuilds the cache from the files: a multi-address reservation is never left half made.
+func (s *Store) markDirty(dir, op string, owner ipam.Owner, rs []ipam.Reservation) error {
+	var b strings.Builder
+	b.WriteString(op + "\n" + owner.ContainerID + fieldSeparator + owner.IfName + "\n")
+	for _, r := range rs {
+		b.WriteString(r.Addr.String() + "\n")
+	}
+	b.WriteString("end\n")
+	f, err := os.OpenFile(filepath.Join(dir, dirtyName), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("node store: mark %s dirty: %w", dir, err)
 	}
-	return f.Close()
+	_, err = f.WriteString(b.String())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("node store: mark %s dirty: %w", dir, err)
+	}
+	return nil
+}
+
+// finishIntent completes the change a killed process left in the dirty mark: a reserve is undone, a
+// release is completed, only on files that still name the intent's owner. An incomplete mark (killed
+// while writing it) predates every file change and is ignored.
+func finishIntent(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, dirtyName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) < 3 || lines[len(lines)-1] != "end" || (lines[0] != "reserve" && lines[0] != "release") {
+		return nil
+	}
+	id, ifname, _ := strings.Cut(lines[1], fieldSeparator)
+	owner := ipam.Owner{ContainerID: id, IfName: ifname}
+	for _, l := range lines[2 : len(lines)-1] {
+		a, err := netip.ParseAddr(l)
+		if err != nil {
+			return nil
+		}
+		path := filepath.Join(dir, a.String())
+		holder, err := readOwner(path)
+		if err != nil || (holder != owner && holder != ipam.Owner{ContainerID: owner.ContainerID}) {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		_ = os.Remove(filepath.Join(dir, metaDir, a.String()))
+	}
+	return syncDir(dir)
 }
 
 // commit appends the change to the journal (or compacts into a new snapshot) and clears the dirty mark.
@@ -381,6 +435,9 @@ func (s *Store) load(dir string) (*index, error) {
 		return nil, err
 	}
 	s.logger.Info("node store: rebuilding cache from reservation files", "dir", dir, "reason", err)
+	if err := finishIntent(dir); err != nil {
+		return nil, fmt.Errorf("node store: finish interrupted change: %w", err)
+	}
 	x, err = rebuild(dir)
 	if err != nil {
 		return nil, err
