@@ -59,11 +59,13 @@ type Device struct {
 	Issm        []string
 	UCM         []string
 	// Raw link and port state for health: operstate of the VF and PF netdevs ("" if none), and the first
-	// port state of the VF's and PF's RDMA device ("4: ACTIVE", "" if none).
+	// port state of the VF's and PF's RDMA device ("4: ACTIVE", "" if none). PortGUIDSet tells whether
+	// the VF's port has a non-zero GUID (until then an InfiniBand VF port is DOWN by design).
 	OperState   string
 	PFOperState string
 	PortState   string
 	PFPortState string
+	PortGUIDSet bool
 }
 
 // IsRDMA reports whether the function has an RDMA device.
@@ -75,28 +77,44 @@ type Health struct {
 	Reason  string
 }
 
-// HealthOf judges a scanned device: unhealthy while its driver is unbound, its own or its PF's link is
-// down, or its own or its PF's InfiniBand port is not active. A VF without a host netdev (moved into a
-// pod, or on vfio-pci) is judged by what remains visible.
+// HealthOf judges a scanned device. It is unhealthy while
+//   - its driver is unbound;
+//   - its PF's link is down (the PF netdev's operstate), or its PF's InfiniBand port is not active: the
+//     rail itself is down;
+//   - its own link is down below it (operstate lowerlayerdown or notpresent). A plain "down" is a VF
+//     nobody has brought up yet — every fresh VF on a real host — and stays healthy;
+//   - its own InfiniBand port is not active although the port has a GUID (without a GUID a VF port is
+//     DOWN by design until the CNI assigns one).
+//
+// A VF without a host netdev or RDMA device (moved into a pod, or on vfio-pci) is judged by what remains
+// visible. The PF vanishing is judged by the pool (see assign).
 func HealthOf(d *Device) Health {
 	switch {
 	case d.Driver == "":
 		return Health{Reason: "driver unbound"}
-	case linkDown(d.PFOperState):
+	case pfLinkDown(d.PFOperState):
 		return Health{Reason: "PF " + d.PFName + " link " + d.PFOperState}
 	case portDown(d.PFPortState):
 		return Health{Reason: "PF port " + d.PFPortState}
-	case linkDown(d.OperState):
+	case lowerDown(d.OperState):
 		return Health{Reason: "link " + d.Netdev + " " + d.OperState}
-	case portDown(d.PortState):
+	case d.PortGUIDSet && portDown(d.PortState):
 		return Health{Reason: "port " + d.PortState}
 	}
 	return Health{Healthy: true}
 }
 
-func linkDown(operstate string) bool {
+func pfLinkDown(operstate string) bool {
 	switch strings.TrimSpace(operstate) {
 	case "down", "lowerlayerdown", "notpresent":
+		return true
+	}
+	return false
+}
+
+func lowerDown(operstate string) bool {
+	switch strings.TrimSpace(operstate) {
+	case "lowerlayerdown", "notpresent":
 		return true
 	}
 	return false

@@ -256,8 +256,10 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 				break_ func(*deviceplugin.Device)
 				fix    func(*deviceplugin.Device)
 			}{
-				{"VF link", func(d *deviceplugin.Device) { d.OperState = "down" }, func(d *deviceplugin.Device) { d.OperState = "up" }},
+				{"VF link", func(d *deviceplugin.Device) { d.OperState = "lowerlayerdown" }, func(d *deviceplugin.Device) { d.OperState = "up" }},
+				{"PF link", func(d *deviceplugin.Device) { d.PFOperState = "down" }, func(d *deviceplugin.Device) { d.PFOperState = "up" }},
 				{"IB port", func(d *deviceplugin.Device) { d.PortState = "1: DOWN" }, func(d *deviceplugin.Device) { d.PortState = "4: ACTIVE" }},
+				{"PF IB port", func(d *deviceplugin.Device) { d.PFPortState = "1: DOWN" }, func(d *deviceplugin.Device) { d.PFPortState = "4: ACTIVE" }},
 				{"driver", func(d *deviceplugin.Device) { d.Driver, d.RDMADevices = "", nil }, func(d *deviceplugin.Device) { d.Driver, d.RDMADevices = "mlx5_core", []string{"mlx5_3"} }},
 			} {
 				By(tc.what)
@@ -274,7 +276,7 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			e.inv.SetNumVFs(ibRail, 8)
 			Eventually(e.counts(ib)).Should(Equal(kubelettest.Counts{Capacity: 6, Allocatable: 6}))
 			By("an unhealthy device is never handed out")
-			e.inv.Device("0000:3b:00.2", func(d *deviceplugin.Device) { d.OperState = "down" })
+			e.inv.Device("0000:3b:00.2", func(d *deviceplugin.Device) { d.PFOperState = "down" })
 			Eventually(e.counts(ib)).Should(HaveField("Allocatable", 5))
 			ids, _, err := e.kubelet.Allocate(ctx, pod("a"), "c", ib, 5)
 			Expect(err).NotTo(HaveOccurred())

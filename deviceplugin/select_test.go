@@ -93,13 +93,15 @@ func TestHealthOf(t *testing.T) {
 	}{
 		{"healthy", func(*deviceplugin.Device) {}, true},
 		{"driver unbound", func(d *deviceplugin.Device) { d.Driver = "" }, false},
-		{"link down", func(d *deviceplugin.Device) { d.OperState = "down" }, false},
+		{"VF not brought up yet (admin down) is fine", func(d *deviceplugin.Device) { d.OperState = "down" }, true},
 		{"link lower layer down", func(d *deviceplugin.Device) { d.OperState = "lowerlayerdown" }, false},
+		{"link not present", func(d *deviceplugin.Device) { d.OperState = "notpresent" }, false},
 		{"link unknown is fine", func(d *deviceplugin.Device) { d.OperState = "unknown" }, true},
 		{"netdev in a pod", func(d *deviceplugin.Device) { d.Netdev, d.OperState = "", "" }, true},
 		{"PF link down", func(d *deviceplugin.Device) { d.PFOperState = "down" }, false},
-		{"IB port down", func(d *deviceplugin.Device) { d.PortState = "1: DOWN" }, false},
-		{"IB port init", func(d *deviceplugin.Device) { d.PortState = "2: INIT" }, false},
+		{"IB port down with a GUID", func(d *deviceplugin.Device) { d.PortState, d.PortGUIDSet = "1: DOWN", true }, false},
+		{"IB port init with a GUID", func(d *deviceplugin.Device) { d.PortState, d.PortGUIDSet = "2: INIT", true }, false},
+		{"IB port down without a GUID (fresh VF)", func(d *deviceplugin.Device) { d.PortState, d.PortGUIDSet = "1: DOWN", false }, true},
 		{"PF IB port down", func(d *deviceplugin.Device) { d.PFPortState = "1: DOWN" }, false},
 		{"vfio without netdev or port", func(d *deviceplugin.Device) {
 			d.Driver, d.Netdev, d.OperState, d.PortState = "vfio-pci", "", "", ""

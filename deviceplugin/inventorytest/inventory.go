@@ -130,7 +130,7 @@ func Rail(r RailSpec) []deviceplugin.Device {
 			Vendor:     "15b3", DeviceID: r.DeviceID, Class: class, Driver: r.Driver, NUMANode: r.NUMANode,
 			PFName: r.PFName, PFAddress: r.PFAddress, VFIndex: i, LinkType: link,
 			Netdev: fmt.Sprintf("%sv%d", r.PFName, i), OperState: "up", PFOperState: "up",
-			PortState: port, PFPortState: port, PKey: "",
+			PortState: port, PFPortState: port, PortGUIDSet: r.IB,
 		}
 		if r.IB {
 			d.PKey = "0xffff"
