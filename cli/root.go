@@ -6,6 +6,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vflab/vflab/cli/etcd"
+	"github.com/vflab/vflab/cli/sys"
+	"github.com/vflab/vflab/cli/topology"
 )
 
 // NewRoot returns the `vflab` command with every subcommand registered. logger receives the commands'
@@ -19,5 +21,6 @@ func NewRoot(logger *slog.Logger) *cobra.Command {
 	}
 	// Each subcommand lives in its own package under cli/ and is added here, one line each.
 	root.AddCommand(etcd.NewCommand(logger))
+	root.AddCommand(topology.NewCommand(logger), sys.NewCommand(logger))
 	return root
 }
