@@ -53,9 +53,9 @@ type VF struct {
 	VlanProto int // 0x8100 (802.1Q, default) or 0x88a8 (802.1ad)
 	Spoofchk  bool
 	Trust     bool
-	LinkState uint32 // netlink.VF_LINK_STATE_AUTO / ENABLE / DISABLE
-	MinTxRate int    // Mbps
-	MaxTxRate int    // Mbps
+	LinkState uint32           // netlink.VF_LINK_STATE_AUTO / ENABLE / DISABLE
+	MinTxRate int              // Mbps
+	MaxTxRate int              // Mbps
 	NodeGUID  net.HardwareAddr // 8 bytes; zero = unset
 	PortGUID  net.HardwareAddr // 8 bytes; zero = unset
 }

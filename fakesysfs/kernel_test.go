@@ -1,0 +1,127 @@
+package fakesysfs
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/spf13/afero"
+
+	"github.com/vflab/vflab/fakesysfs/topology"
+)
+
+// backings runs a test on an in-memory kernel and on an on-disk one.
+var backings = []struct {
+	name string
+	make func(t *testing.T, n topology.Node, opts ...Option) *Kernel
+}{
+	{"mem", func(t *testing.T, n topology.Node, opts ...Option) *Kernel {
+		t.Helper()
+		k, err := New(n, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}},
+	{"disk", func(t *testing.T, n topology.Node, opts ...Option) *Kernel {
+		t.Helper()
+		k, err := Create(t.TempDir()+"/root", n, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}},
+}
+
+func preset(t *testing.T, name string) topology.Node {
+	t.Helper()
+	n, err := topology.Preset(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func read(t *testing.T, fs afero.Fs, name string) string {
+	t.Helper()
+	b, err := afero.ReadFile(fs, name)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	return string(b)
+}
+
+func write(fs afero.Fs, name, value string) error {
+	return afero.WriteFile(fs, name, []byte(value), 0o644)
+}
+
+// wantErrno checks err is a *os.PathError carrying errno (op "write" for writes).
+func wantErrno(t *testing.T, err error, op string, errno syscall.Errno) {
+	t.Helper()
+	var pe *os.PathError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v (%T), want *os.PathError with %v", err, err, errno)
+	}
+	if pe.Op != op || pe.Err != errno {
+		t.Fatalf("got %s %v (%#v), want %s %v", pe.Op, pe.Err, pe.Err, op, errno)
+	}
+}
+
+func TestRenderLaptop(t *testing.T) {
+	for _, b := range backings {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			k := b.make(t, preset(t, "laptop"))
+			pf := "/sys/bus/pci/devices/0000:3b:00.0"
+			for file, want := range map[string]string{
+				"vendor":                "0x15b3\n",
+				"device":                "0x101b\n",
+				"class":                 "0x020700\n",
+				"sriov_totalvfs":        "8\n",
+				"sriov_numvfs":          "4\n",
+				"sriov_vf_device":       "101c\n",
+				"driver_override":       "(null)\n",
+				"modalias":              "pci:v000015B3d0000101Bsv000015B3sd00000006bc02sc07i00\n",
+				"virtfn0/physfn/vendor": "0x15b3\n",
+			} {
+				if got := read(t, k, pf+"/"+file); got != want {
+					t.Errorf("%s = %q, want %q", file, got, want)
+				}
+			}
+			if got, err := k.ReadlinkIfPossible(pf + "/virtfn0"); err != nil || got != "../0000:3b:00.1" {
+				t.Errorf("virtfn0 -> %q, %v", got, err)
+			}
+			if got := read(t, k, "/sys/class/net/ibp59s0v0/device/physfn/net/ibp59s0/type"); got != "32\n" {
+				t.Errorf("PF type via VF = %q", got)
+			}
+			if !strings.HasPrefix(read(t, k, "/sys/class/net/ibp59s0/address"), "00:00:10:87:fe:80:00:00:00:00:00:00:") {
+				t.Errorf("IPoIB address %q", read(t, k, "/sys/class/net/ibp59s0/address"))
+			}
+		})
+	}
+}
+
+func TestNumVFs(t *testing.T) {
+	for _, b := range backings {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			k := b.make(t, preset(t, "laptop"))
+			pf := "/sys/bus/pci/devices/0000:5e:00.0"
+			wantErrno(t, write(k, pf+"/sriov_numvfs", "2"), "write", syscall.EBUSY)
+			if err := write(k, pf+"/sriov_numvfs", "0"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := k.Stat("/sys/class/net/enp94s0v0"); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("VF netdev after numvfs=0: %v", err)
+			}
+			if err := write(k, pf+"/sriov_numvfs", "0x8\n"); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, k, "/sys/class/net/enp94s0v7/device/uevent"); !strings.Contains(got, "PCI_SLOT_NAME=0000:5e:00.8") && !strings.Contains(got, "0000:5e:01.0") {
+				t.Fatalf("VF7 uevent %q", got)
+			}
+		})
+	}
+}
