@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -127,37 +128,60 @@ func Up(ctx context.Context, name string, nodes []topology.Node, opts Options) (
 	}
 	for i, tn := range nodes {
 		ns := st.Nodes[i]
-		n := &Node{Name: ns.Name, Namespace: ns.Namespace, Root: ns.Root, Topology: tn}
-		c.Nodes = append(c.Nodes, n)
+		c.Nodes = append(c.Nodes, &Node{Name: ns.Name, Namespace: ns.Namespace, Root: ns.Root, Topology: tn})
 		if err := newNamespace(ns.Namespace, dir); err != nil {
 			return c, err
 		}
-		if err := os.MkdirAll(n.Root, 0o755); err != nil {
-			return c, err
-		}
-		if err := writeJSON(filepath.Join(filepath.Dir(n.Root), nodeFile), NodeInfo{
-			Cluster: name, Node: ns.Name, Namespace: ns.Namespace, StateDir: dir,
-		}); err != nil {
-			return c, err
-		}
-		if n.Netdevs, err = NewNetdevs(NetdevsConfig{Cluster: name, Node: ns.Name, StateDir: dir, Logger: logger}); err != nil {
-			return c, err
-		}
-		if n.Kernel, err = fakesysfs.Create(n.Root, tn, fakesysfs.WithNetdevs(n.Netdevs)); err != nil {
-			return c, fmt.Errorf("node %s: %w", ns.Name, err)
-		}
-		specs, err := n.Kernel.Netdevs()
-		if err != nil {
-			return c, fmt.Errorf("node %s: %w", ns.Name, err)
-		}
-		for _, spec := range specs {
-			if err := n.Netdevs.Added(spec); err != nil {
-				return c, fmt.Errorf("node %s: %w", ns.Name, err)
+	}
+	// Rendering fake kernels is file I/O: nodes go in parallel (their netlink calls serialize in the
+	// kernel anyway).
+	errs := make([]error, len(c.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.buildNode(n); err != nil {
+				errs[i] = fmt.Errorf("node %s: %w", n.Name, err)
 			}
-		}
-		logger.Debug("node up", "node", ns.Name, "netdevs", len(specs))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return c, err
 	}
 	return c, nil
+}
+
+// buildNode renders the node's fake kernel and creates a real link for each of its netdevs.
+func (c *Cluster) buildNode(n *Node) error {
+	if err := os.MkdirAll(n.Root, 0o755); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(filepath.Dir(n.Root), nodeFile), NodeInfo{
+		Cluster: c.State.Cluster, Node: n.Name, Namespace: n.Namespace, StateDir: c.Dir,
+	}); err != nil {
+		return err
+	}
+	nd, err := NewNetdevs(NetdevsConfig{Cluster: c.State.Cluster, Node: n.Name, StateDir: c.Dir, Logger: c.logger})
+	if err != nil {
+		return err
+	}
+	n.Netdevs = nd
+	if n.Kernel, err = fakesysfs.Create(n.Root, n.Topology, fakesysfs.WithNetdevs(nd)); err != nil {
+		return err
+	}
+	specs, err := n.Kernel.Netdevs()
+	if err != nil {
+		return err
+	}
+	for _, spec := range specs {
+		if err := nd.Added(spec); err != nil {
+			return err
+		}
+	}
+	c.logger.Debug("node up", "node", n.Name, "netdevs", len(specs))
+	return nil
 }
 
 // plan derives the namespaces and fabrics of a cluster from its nodes.

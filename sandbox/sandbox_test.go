@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/spf13/afero"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 
 	"github.com/vflab/vflab/fakesysfs"
 	"github.com/vflab/vflab/fakesysfs/topology"
@@ -88,11 +89,23 @@ func atoi(s string) int {
 	return n
 }
 
+// stateDir returns a state directory for one spec, on tmpfs where there is one: fake kernels are many
+// small files.
+func stateDir() string {
+	GinkgoHelper()
+	dir, err := os.MkdirTemp("/dev/shm", "vflab-sandbox-test-")
+	if err != nil {
+		return GinkgoT().TempDir()
+	}
+	DeferCleanup(os.RemoveAll, dir)
+	return dir
+}
+
 // up builds a cluster for one spec and removes it after the spec.
 func up(cluster string, nodes []topology.Node, opts Options) *Cluster {
 	GinkgoHelper()
 	if opts.StateDir == "" {
-		opts.StateDir = GinkgoT().TempDir()
+		opts.StateDir = stateDir()
 	}
 	c, err := Up(context.Background(), cluster, nodes, opts)
 	Expect(err).NotTo(HaveOccurred())
@@ -260,7 +273,7 @@ var _ = Describe("sandbox", func() {
 					Expect(afero.ReadFile(n.Kernel, dir+"address")).To(BeEquivalentTo(s.Address.String()+"\n"), s.Name)
 				}
 				if s.PF {
-					Expect(a.OperState).To(Equal(netlink.OperUp), s.Name)
+					Expect(a.OperState).To(Equal(netlink.LinkOperState(netlink.OperUp)), s.Name)
 				}
 			}
 		}
@@ -357,7 +370,7 @@ var _ = Describe("sandbox", func() {
 				done <- err
 				return
 			}
-			done <- errors.Join(vc.LinkSetVfHardwareAddr(pf, 1, mac), vc.LinkSetVfGUID(ipf, 1, guid, 1 /* node */))
+			done <- errors.Join(vc.LinkSetVfHardwareAddr(pf, 1, mac), vc.LinkSetVfGUID(ipf, 1, guid, nl.IFLA_VF_IB_NODE_GUID))
 		}()
 		Expect(<-done).To(Succeed())
 
@@ -424,7 +437,7 @@ var _ = Describe("sandbox", func() {
 			Eventually(func() netlink.LinkOperState {
 				l, _ := h.LinkByName(vf.Name)
 				return l.Attrs().OperState
-			}).Should(Equal(netlink.OperUp))
+			}).Should(Equal(netlink.LinkOperState(netlink.OperUp)))
 		}
 		write(eth.Name, "0")
 		write(ib.Name, "0")
@@ -432,7 +445,7 @@ var _ = Describe("sandbox", func() {
 	})
 
 	It("removes the leftovers of a crashed run with GC", func() {
-		dir := GinkgoT().TempDir()
+		dir := stateDir()
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), envCrash+"="+dir, envCluster+"="+cluster)
 		out, err := cmd.CombinedOutput()
@@ -457,7 +470,7 @@ var _ = Describe("sandbox", func() {
 			}}
 		}
 		start := time.Now()
-		c, err := Up(context.Background(), cluster, []topology.Node{node("n0"), node("n1")}, Options{StateDir: GinkgoT().TempDir()})
+		c, err := Up(context.Background(), cluster, []topology.Node{node("n0"), node("n1")}, Options{StateDir: stateDir()})
 		Expect(err).NotTo(HaveOccurred())
 		created := time.Since(start)
 		start = time.Now()

@@ -51,15 +51,37 @@ func (c *VFConfig) resolve(name string) (pfInfo, error) {
 		return pfInfo{}, fmt.Errorf("link %q not found: %w", name, unix.ENODEV)
 	}
 	dir := "/sys/class/net/" + name
-	target, err := c.readlink(dir + "/device")
+	pci, err := c.deviceOf(dir)
 	if err != nil {
-		return pfInfo{}, fmt.Errorf("link %s not found: %w", name, unix.ENODEV)
+		return pfInfo{}, fmt.Errorf("link %s not found: %w", name, errors.Join(err, unix.ENODEV))
 	}
 	t, err := c.readInt(dir + "/type")
 	if err != nil {
 		return pfInfo{}, fmt.Errorf("link %s: %w", name, err)
 	}
-	return pfInfo{pci: path.Base(target), ib: t == arphrdInfiniband}, nil
+	return pfInfo{pci: pci, ib: t == arphrdInfiniband}, nil
+}
+
+// deviceOf returns the PCI address of the device a /sys/class/net/<if> entry belongs to, resolving the
+// class link and the relative device link the way the kernel's path walk does.
+func (c *VFConfig) deviceOf(dir string) (string, error) {
+	real := dir
+	if t, err := c.readlink(dir); err == nil {
+		real = resolveLink(dir, t)
+	}
+	t, err := c.readlink(real + "/device")
+	if err != nil {
+		return "", err
+	}
+	return path.Base(resolveLink(real+"/device", t)), nil
+}
+
+// resolveLink is the path a symlink at p with target t points to.
+func resolveLink(p, t string) string {
+	if path.IsAbs(t) {
+		return path.Clean(t)
+	}
+	return path.Join(path.Dir(p), t)
 }
 
 func (c *VFConfig) readlink(p string) (string, error) {
@@ -219,11 +241,12 @@ func (c *VFConfig) LinkSetVfHardwareAddr(pf netlink.Link, vf int, hw net.Hardwar
 		return err
 	}
 	// The VF's netdev takes the new address at once (mlx5), if it is at home.
-	target, err := c.readlink(fmt.Sprintf("/sys/bus/pci/devices/%s/virtfn%d", info.pci, vf))
+	link := fmt.Sprintf("/sys/bus/pci/devices/%s/virtfn%d", info.pci, vf)
+	target, err := c.readlink(link)
 	if err != nil {
 		return nil // no VF function: nothing to update
 	}
-	if _, err := c.links.SetAddress(path.Base(target), mac); err != nil {
+	if _, err := c.links.SetAddress(path.Base(resolveLink(link, target)), mac); err != nil {
 		return fmt.Errorf("set vf %d mac: %w", vf, err)
 	}
 	return nil

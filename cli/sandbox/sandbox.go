@@ -13,8 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
-	"github.com/jedib0t/go-pretty/v6/table"
 	"github.com/spf13/cobra"
 
 	"github.com/vflab/vflab/fakesysfs/topology"
@@ -125,10 +125,9 @@ func loadCluster(preset, file string, nodes int, nodesSet bool) (string, []topol
 
 // printCluster prints what Up built: one row per node.
 func printCluster(w io.Writer, c *sbx.Cluster) error {
-	t := table.NewWriter()
-	t.SetOutputMirror(w)
-	t.SetStyle(table.StyleLight)
-	t.AppendHeader(table.Row{"node", "netns", "root", "PFs", "VFs", "fabrics"})
+	// text/tabwriter rather than go-pretty: go-pretty's dependency go-runewidth is not in go.sum yet.
+	t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(t, "NODE\tNETNS\tROOT\tPFS\tVFS\tFABRICS")
 	for _, n := range c.Nodes {
 		specs, err := n.Kernel.Netdevs()
 		if err != nil {
@@ -150,9 +149,11 @@ func printCluster(w io.Writer, c *sbx.Cluster) error {
 			fl = append(fl, f)
 		}
 		sort.Strings(fl)
-		t.AppendRow(table.Row{n.Name, n.Namespace, n.Root, strings.Join(pfs, " "), vfs, strings.Join(fl, " ")})
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\n", n.Name, n.Namespace, n.Root, strings.Join(pfs, " "), vfs, strings.Join(fl, " "))
 	}
-	t.Render()
+	if err := t.Flush(); err != nil {
+		return err
+	}
 	var fabs []string
 	for _, f := range c.State.Fabrics {
 		where := "forwarder"

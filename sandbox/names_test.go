@@ -1,0 +1,108 @@
+package sandbox
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+)
+
+func TestAlias(t *testing.T) {
+	t.Parallel()
+	a := Alias("c1", "node-0", "0000:3b:00.2", "ib0")
+	if a != "vflab:c1:node-0:0000:3b:00.2:ib0" {
+		t.Errorf("Alias = %q", a)
+	}
+	if f, ok := aliasFabric(a); !ok || f != "ib0" {
+		t.Errorf("aliasFabric(%q) = %q, %v", a, f, ok)
+	}
+	if _, ok := aliasFabric("something else"); ok {
+		t.Error("aliasFabric accepted a foreign alias")
+	}
+	if p := aliasOwner("c1", "node-0", "0000:3b:00.2"); len(p) >= len(a) || a[:len(p)] != p {
+		t.Errorf("aliasOwner %q is not a prefix of %q", p, a)
+	}
+	p1, p2 := peerName(a), peerName(Alias("c1", "node-1", "0000:3b:00.2", "ib0"))
+	if len(p1) > 15 || p1 == p2 {
+		t.Errorf("peer names %q, %q: want distinct, at most 15 bytes", p1, p2)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"c1", "laptop-0", "A.b_c"} {
+		if err := validName(ok); err != nil {
+			t.Errorf("validName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a/b", "a:b", "a b", "ü"} {
+		if validName(bad) == nil {
+			t.Errorf("validName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestOperState(t *testing.T) {
+	t.Parallel()
+	for _, s := range []netlink.LinkOperState{netlink.OperUp, netlink.OperDown, netlink.OperDormant, netlink.OperNotPresent,
+		netlink.OperLowerLayerDown, netlink.OperTesting, netlink.OperUnknown} {
+		if got := parseOperState(operState(s)); got != s {
+			t.Errorf("operstate %v round trip = %v", s, got)
+		}
+	}
+}
+
+func TestProcess(t *testing.T) {
+	t.Parallel()
+	p, err := SelfProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID != os.Getpid() || p.StartTime == 0 || !p.Alive() {
+		t.Errorf("SelfProcess = %+v, alive %v", p, p.Alive())
+	}
+	if (Process{PID: p.PID, StartTime: p.StartTime + 1}).Alive() {
+		t.Error("a process with another start time is alive")
+	}
+	if (Process{}).Alive() {
+		t.Error("pid 0 is alive")
+	}
+}
+
+func TestIPAddrs(t *testing.T) {
+	t.Parallel()
+	v4 := make([]byte, 20)
+	v4[0] = 0x45
+	copy(v4[12:], []byte{10, 0, 0, 1})
+	copy(v4[16:], []byte{10, 0, 0, 2})
+	src, dst, ok := ipAddrs(v4)
+	if !ok || src != netip.MustParseAddr("10.0.0.1") || dst != netip.MustParseAddr("10.0.0.2") {
+		t.Errorf("v4: %v %v %v", src, dst, ok)
+	}
+	v6 := make([]byte, 40)
+	v6[0] = 0x60
+	v6[23], v6[39] = 1, 2
+	src, dst, ok = ipAddrs(v6)
+	if !ok || src != netip.MustParseAddr("::1") || dst != netip.MustParseAddr("::2") {
+		t.Errorf("v6: %v %v %v", src, dst, ok)
+	}
+	for _, bad := range [][]byte{nil, {0x45}, v6[:39], {0x00, 1, 2}} {
+		if _, _, ok := ipAddrs(bad); ok {
+			t.Errorf("ipAddrs(% x) accepted", bad)
+		}
+	}
+}
+
+// FuzzIPAddrs: the forwarder parses whatever a pod sends.
+func FuzzIPAddrs(f *testing.F) {
+	f.Add([]byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2})
+	f.Add(make([]byte, 40))
+	f.Add([]byte{0x60})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		src, dst, ok := ipAddrs(pkt)
+		if ok && (!src.IsValid() || !dst.IsValid()) {
+			t.Errorf("ok with invalid addresses %v %v", src, dst)
+		}
+	})
+}
