@@ -60,7 +60,7 @@ func expectNoLeaks(cluster string) {
 	for _, l := range links {
 		Expect(l.Attrs().Alias).NotTo(HavePrefix(aliasPrefix), "link %s in the root namespace", l.Attrs().Name)
 	}
-	Eventually(func() []string { return processesOf(cluster) }).WithTimeout(3 * time.Second).Should(BeEmpty(), "forwarder processes left")
+	Eventually(func() []string { return processesOf(cluster) }).WithTimeout(3*time.Second).Should(BeEmpty(), "forwarder processes left")
 }
 
 // processesOf returns the pids of processes started for cluster (envCluster in their environment).

@@ -162,7 +162,9 @@ func TestVFConfigRejects(t *testing.T) {
 		{"guid on ethernet", func() error { return c.LinkSetVfGUID(pf, 0, guid, nl.IFLA_VF_IB_NODE_GUID) }, unix.EOPNOTSUPP},
 		{"mac on ipoib", func() error { return c.LinkSetVfHardwareAddr(ipf, 0, mac) }, unix.EOPNOTSUPP},
 		{"vlan on ipoib", func() error { return c.LinkSetVfVlanQosProto(ipf, 0, 10, 0, unix.ETH_P_8021Q) }, unix.EOPNOTSUPP},
-		{"unknown pf", func() error { return c.LinkSetVfTrust(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "nope0"}}, 0, true) }, unix.ENODEV},
+		{"unknown pf", func() error {
+			return c.LinkSetVfTrust(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: "nope0"}}, 0, true)
+		}, unix.ENODEV},
 	}
 	before, _ := k.VFs(pciOf(t, k, eth))
 	ibBefore, _ := k.VFs(pciOf(t, k, ib))
