@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vflab/vflab/cli/etcd"
+	"github.com/vflab/vflab/cli/sandbox"
 	"github.com/vflab/vflab/cli/sys"
 	"github.com/vflab/vflab/cli/topology"
 )
@@ -22,5 +23,6 @@ func NewRoot(logger *slog.Logger) *cobra.Command {
 	// Each subcommand lives in its own package under cli/ and is added here, one line each.
 	root.AddCommand(etcd.NewCommand(logger))
 	root.AddCommand(topology.NewCommand(logger), sys.NewCommand(logger))
+	root.AddCommand(sandbox.NewCommand(logger))
 	return root
 }
