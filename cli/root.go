@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vflab/vflab/cli/etcd"
+	"github.com/vflab/vflab/cli/inspect"
 	"github.com/vflab/vflab/cli/sandbox"
 	"github.com/vflab/vflab/cli/sys"
 	"github.com/vflab/vflab/cli/topology"
@@ -24,5 +25,6 @@ func NewRoot(logger *slog.Logger) *cobra.Command {
 	root.AddCommand(etcd.NewCommand(logger))
 	root.AddCommand(topology.NewCommand(logger), sys.NewCommand(logger))
 	root.AddCommand(sandbox.NewCommand(logger))
+	root.AddCommand(inspect.NewCommand(logger))
 	return root
 }

@@ -2,6 +2,7 @@ package host
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/spf13/afero"
@@ -9,6 +10,7 @@ import (
 	"github.com/vflab/vflab/drivers"
 	"github.com/vflab/vflab/drivers/ib"
 	"github.com/vflab/vflab/drivers/sriov"
+	"github.com/vflab/vflab/host/rootfs"
 )
 
 // Machine is what production code receives: the node's filesystem and VF configuration.
@@ -50,4 +52,26 @@ func (m *Machine) IB(logger *slog.Logger, pci *sriov.Driver) *ib.Driver {
 		opts = append(opts, ib.WithLogger(logger))
 	}
 	return ib.New(m.FS, m.VFs, pci, opts...)
+}
+
+// OpenRoot returns the machine whose "/" is the directory dir, read-only: a fake kernel's root (opened
+// as that kernel, in simulation builds) or any tree on disk, such as a real machine's captured sysfs
+// (dir itself or its only subdirectory holding sys/). Its VFs is nil.
+func OpenRoot(dir string) (*Machine, error) {
+	if m, ok, err := openSimRoot(dir); ok {
+		if err != nil {
+			return nil, err
+		}
+		m.FS, m.VFs = afero.NewReadOnlyFs(m.FS), nil
+		return m, nil
+	}
+	root, err := rootfs.FindRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	fs, err := rootfs.New(root)
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	return &Machine{FS: fs, Root: root}, nil
 }

@@ -279,7 +279,22 @@ func (d *Driver) readFunction(bdf, class string, entries map[string]bool) (Funct
 			}
 		}
 	}
+	if fn.LinkType == "" {
+		fn.LinkType = linkTypeOfClass(class)
+	}
 	return fn, nil
+}
+
+// linkTypeOfClass maps the PCI class to a link type where it says: 0x0200xx Ethernet, 0x0207xx
+// InfiniBand (a VPI adapter's 0x0280xx says nothing).
+func linkTypeOfClass(class string) string {
+	switch c := strings.TrimPrefix(strings.ToLower(class), "0x"); {
+	case strings.HasPrefix(c, "0200"):
+		return LinkEther
+	case strings.HasPrefix(c, "0207"):
+		return LinkInfiniBand
+	}
+	return ""
 }
 
 // linkTypeOf maps an ARPHRD type (net/<if>/type) to a link type.

@@ -129,3 +129,26 @@ func TestRootfsIsReadOnly(t *testing.T) {
 		t.Error("New on a file succeeded")
 	}
 }
+
+func TestDriversOnly(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"32em64t-2n8c+1mic/": true,
+		"32em64t-2n8c+1mic/sys/bus/pci/devices/0000:82:00.0":                                                true,
+		"32em64t-2n8c+1mic/proc/cpuinfo":                                                                    false,
+		"sys/devices/pci0000:80/0000:80:02.2/0000:82:00.0/net":                                              true,
+		"sys/devices/pci0000:80/0000:80:02.2/0000:82:00.0/infiniband/mlx4_0/ports/1/gids/0":                 true,
+		"sys/devices/pci0000:80/0000:80:02.2/0000:82:00.0/infiniband/mlx4_0/ports/1/counters/port_rcv_data": false,
+		"sys/devices/pci0000:80/0000:80:02.2/0000:82:00.0/resource0":                                        false,
+		"sys/devices/pci0000:80/0000:80:02.2/0000:82:00.0/power/control":                                    false,
+		"sys/devices/system/cpu/cpu0/topology/core_id":                                                      false,
+		"sys/firmware/acpi/tables/DSDT":                                                                     false,
+		"sys/class/infiniband/mlx4_0":                                                                       true,
+		"dev/infiniband/rdma_cm":                                                                            true,
+		"sys":                                                                                               true,
+	} {
+		if got := DriversOnly(name); got != want {
+			t.Errorf("DriversOnly(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -48,7 +48,7 @@ func Unpack(tb testing.TB, capture string) string {
 		tb.Skipf("capture %s not found; skipping", archive)
 	}
 	dir := tb.TempDir()
-	if err := rootfs.Unpack(archive, dir); err != nil {
+	if err := rootfs.Unpack(archive, dir, rootfs.DriversOnly); err != nil {
 		tb.Fatal(err)
 	}
 	root, err := rootfs.FindRoot(dir)
