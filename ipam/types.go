@@ -24,6 +24,9 @@ type Network struct {
 	Name      string
 	RangeSets []RangeSet
 	Policy    Policy // "" means RoundRobin
+	// Sources, when set, names where each range came from in the user's configuration (e.g.
+	// "ipam.ranges[0][1]", "ipam.ipRanges[2]"), parallel to RangeSets; validation errors use these names.
+	Sources [][]string
 }
 
 // RangeSet is an ordered list of ranges of one address family; an attachment gets one address from the

@@ -3,6 +3,7 @@ package ipam
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // Validate checks the network and fills defaults in place: Start defaults to the subnet's first host
@@ -26,10 +27,10 @@ func (n *Network) Validate() error {
 	var where []string
 	for si, set := range n.RangeSets {
 		if len(set) == 0 {
-			return fmt.Errorf("%w: rangeSets[%d]: empty range set", ErrInvalidConfig, si)
+			return fmt.Errorf("%w: %s: empty range set", ErrInvalidConfig, strings.TrimSuffix(n.source(si, 0), "[0]"))
 		}
 		for ri := range set {
-			field := fmt.Sprintf("rangeSets[%d][%d]", si, ri)
+			field := n.source(si, ri)
 			if err := set[ri].canonicalize(field); err != nil {
 				return err
 			}
@@ -48,6 +49,13 @@ func (n *Network) Validate() error {
 		}
 	}
 	return nil
+}
+
+func (n *Network) source(si, ri int) string {
+	if si < len(n.Sources) && ri < len(n.Sources[si]) && n.Sources[si][ri] != "" {
+		return n.Sources[si][ri]
+	}
+	return fmt.Sprintf("rangeSets[%d][%d]", si, ri)
 }
 
 func (r *Range) canonicalize(field string) error {

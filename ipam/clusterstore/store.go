@@ -192,11 +192,16 @@ func unreachable(err error) bool {
 		errors.Is(err, rpctypes.ErrLeaderChanged):
 		return true
 	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) && (ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded) {
+		return true // e.g. "etcdserver: server stopped" from a member shutting down
+	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return true
 	}
-	return false
+	// A member stopping under a request answers with raft's own error, code Unknown.
+	return strings.Contains(err.Error(), "raft: stopped")
 }
 
 // keys

@@ -117,8 +117,8 @@ var _ = Describe("the cluster store against an etcd with TLS client certificates
 
 	open := func(ctx context.Context, cfg clusterstore.Config) *clusterstore.Store {
 		cfg.Endpoints = []string{endpoint}
-		cfg.RequestTimeout = 2 * time.Second
-		cfg.DialTimeout = 2 * time.Second
+		cfg.RequestTimeout = 10 * time.Second // bcrypt under -race is slow
+		cfg.DialTimeout = 10 * time.Second
 		s, err := clusterstore.New(ctx, cfg)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(s.Close)
@@ -135,7 +135,7 @@ var _ = Describe("the cluster store against an etcd with TLS client certificates
 
 	It("is refused with a wrong password", func(ctx SpecContext) {
 		s, err := clusterstore.New(ctx, clusterstore.Config{Endpoints: []string{endpoint}, CertFile: p.clientCert, KeyFile: p.clientKey, CAFile: p.ca,
-			Username: "ipam", Password: "wrong", RequestTimeout: 2 * time.Second, DialTimeout: 2 * time.Second})
+			Username: "ipam", Password: "wrong", RequestTimeout: 10 * time.Second, DialTimeout: 10 * time.Second})
 		if err == nil {
 			DeferCleanup(s.Close)
 			_, err = ipam.Add(ctx, s, network("secure", "10.9.0.0/24"), request(owner(2)))
