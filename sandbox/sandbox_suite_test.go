@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/vflab/vflab/fakesysfs/topology"
 )
@@ -47,7 +48,9 @@ func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 && os.Getenv(envUnshared) == "" && !testing.Short() {
 		// Without root, run the whole binary again as root of a new user namespace, with a network and a
 		// mount namespace of its own and a private /run for the named namespaces.
-		if _, err := exec.LookPath("unshare"); err != nil {
+		if err := unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK); err != nil {
+			skipNetns = "netns tests need root, or /dev/net/tun open to all (mode 0666) for InfiniBand links: " + err.Error()
+		} else if _, err := exec.LookPath("unshare"); err != nil {
 			skipNetns = "netns tests need root or unshare(1): " + err.Error()
 		} else if out, err := exec.Command("unshare", "--user", "--map-root-user", "--net", "--mount", "true").CombinedOutput(); err != nil {
 			skipNetns = "netns tests need root or unprivileged user namespaces: " + strings.TrimSpace(string(out))
