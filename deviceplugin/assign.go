@@ -14,8 +14,9 @@ type member struct {
 //   - a device held by a pod (allocated: ID → resource name) stays in that pool whatever its current
 //     state, so a VF whose netdev or RDMA device sits in a pod is neither lost nor re-offered;
 //   - otherwise it joins the first pool one of whose selectors it matches;
-//   - a device that matched before and now matches nothing because it is unhealthy (driver unbound,
-//     RDMA device gone) stays, unhealthy, in its pool;
+//   - a device that matched before and now matches no pool (driver unbound or rebinding, RDMA device
+//     gone) stays in its pool, unhealthy, rather than vanishing from under kubelet; prev is reset when
+//     the config changes, so an edited selector does drop devices;
 //   - a device that vanished stays, unhealthy, while its PF is gone or unbound; it is dropped when its PF
 //     is present (the VF count was lowered).
 func assign(rs []config.Resource, snap *Snapshot, allocated map[string]string, prev map[string]member) map[string]map[string]*prepared {
@@ -37,19 +38,24 @@ func assign(rs []config.Resource, snap *Snapshot, allocated map[string]string, p
 		if pi < 0 {
 			pi, si = poolOf(rs, &d)
 		}
+		stray := false
 		if pi < 0 {
 			old, ok := prev[d.PCIAddress]
 			i, exists := idx[old.pool]
-			if !ok || !exists || HealthOf(&d).Healthy {
+			if !ok || !exists {
 				continue
 			}
-			pi, si = i, firstMatch(&rs[i], &old.prep.dev)
+			pi, si, stray = i, firstMatch(&rs[i], &old.prep.dev), true
 		}
 		var sel *config.Selector
 		if si >= 0 {
 			sel = &rs[pi].Selectors[si]
 		}
-		out[rs[pi].FullName()][d.PCIAddress] = prepare(&rs[pi], sel, d, snap)
+		p := prepare(&rs[pi], sel, d, snap)
+		if stray && p.health.Healthy {
+			p.health = Health{Reason: "no longer matches the selectors of " + rs[pi].FullName()}
+		}
+		out[rs[pi].FullName()][d.PCIAddress] = p
 	}
 	for id, old := range prev {
 		if seen[id] {

@@ -214,10 +214,12 @@ func (p *Plugin) Resources() []string {
 // inventory and pushes changes to ListAndWatch streams.
 func (p *Plugin) Refresh() error {
 	p.reloadConfig()
+	start := time.Now()
 	snap, err := p.opts.Inventory.Scan()
 	if err != nil {
 		return fmt.Errorf("device plugin: scan: %w", err)
 	}
+	p.log.Debug("scanned", "devices", len(snap.Devices), "took", time.Since(start))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	held := make(map[string]string, len(p.allocated))
@@ -279,6 +281,7 @@ func (p *Plugin) reloadConfig() {
 	}
 	p.log.Info("config reloaded", "file", p.opts.ConfigFile)
 	p.cfg = cfg
+	p.members = map[string]member{} // devices that no longer match the new selectors leave their pools
 }
 
 // watchKubelet (re)registers every pool when kubelet.sock appears or is recreated, and recreates a pool's
