@@ -1,0 +1,31 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/vflab/vflab/ipam"
+	"github.com/vflab/vflab/ipam/clusterstore"
+)
+
+// ClusterStore returns the OpenCluster that connects ipam/clusterstore (etcd).
+func ClusterStore(logger *slog.Logger) OpenCluster {
+	return func(ctx context.Context, cfg ClusterConfig) (ipam.Store, io.Closer, error) {
+		st, err := clusterstore.New(ctx, clusterstore.Config{
+			Endpoints: cfg.Etcd.Endpoints,
+			CertFile:  cfg.Etcd.CertFile, KeyFile: cfg.Etcd.KeyFile, CAFile: cfg.Etcd.CAFile,
+			Username: cfg.Etcd.Username, Password: cfg.Etcd.Password,
+			Node:   cfg.Node,
+			Logger: logger,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, st, nil
+	}
+}
+
+// ClusterUnreachable reports the cluster store's "etcd did not answer in time" errors.
+func ClusterUnreachable(err error) bool { return errors.Is(err, clusterstore.ErrUnreachable) }
