@@ -16,7 +16,7 @@ import (
 
 // SetNumVFs sets the VF count of the PF at pf to n and waits (bounded, see WithWait) until the kernel
 // shows exactly n VFs: virtfn0..n-1 links, each VF's directory with its physfn link and, when the PF's
-// sriov_drivers_autoprobe is on, each VF bound to a driver. Changing a non-zero count writes 0 first, as
+// sriov_drivers_autoprobe (and the bus's drivers_autoprobe) is on, each VF bound to a driver. Changing a non-zero count writes 0 first, as
 // the kernel requires. Setting the current count changes nothing.
 func (d *Driver) SetNumVFs(ctx context.Context, pf string, n int) error {
 	dir := path.Join(PCIDevices, pf)
@@ -126,6 +126,12 @@ func (d *Driver) vfsPending(pf string, n int) (string, error) {
 				return "", gone(pf, err)
 			}
 			autoprobe = ap == "1"
+		}
+	}
+	if autoprobe {
+		// VFs are probed only when the bus autoprobes too (sysfs.md §10.2).
+		if bus, err := sysfs.ReadString(d.fs, "/sys/bus/pci/drivers_autoprobe"); err == nil && bus == "0" {
+			autoprobe = false
 		}
 	}
 	var missing []string

@@ -1,0 +1,87 @@
+// Package faultfs wraps a machine's afero.Fs for the drivers' tests to inject what a fake kernel does
+// not do on its own: a write failing with a chosen errno, or links the kernel is slow to create.
+package faultfs
+
+import (
+	"os"
+	"path"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/afero"
+)
+
+// FS is an afero.Fs (and afero.Symlinker when the wrapped one is) with injected faults.
+type FS struct {
+	afero.Fs
+	mu       sync.Mutex
+	writeErr map[string]error
+	hidden   func(name string) bool
+}
+
+// New wraps fs.
+func New(fs afero.Fs) *FS { return &FS{Fs: fs, writeErr: map[string]error{}} }
+
+// FailWrites makes writes to files named base (e.g. "sriov_numvfs") fail with errno; nil clears it.
+func (f *FS) FailWrites(base string, errno error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if errno == nil {
+		delete(f.writeErr, base)
+		return
+	}
+	f.writeErr[base] = errno
+}
+
+// HideLinks makes reading the links for which hide returns true fail with ENOENT, as if the kernel had
+// not created them yet; nil shows everything again.
+func (f *FS) HideLinks(hide func(name string) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hidden = hide
+}
+
+// OpenFile implements afero.Fs.
+func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		f.mu.Lock()
+		err := f.writeErr[path.Base(name)]
+		f.mu.Unlock()
+		if err != nil {
+			return nil, &os.PathError{Op: "write", Path: name, Err: err}
+		}
+	}
+	return f.Fs.OpenFile(name, flag, perm)
+}
+
+// ReadlinkIfPossible implements afero.LinkReader.
+func (f *FS) ReadlinkIfPossible(name string) (string, error) {
+	f.mu.Lock()
+	hide := f.hidden
+	f.mu.Unlock()
+	if hide != nil && hide(name) {
+		return "", &os.PathError{Op: "readlink", Path: name, Err: syscall.ENOENT}
+	}
+	lr, ok := f.Fs.(afero.LinkReader)
+	if !ok {
+		return "", &os.PathError{Op: "readlink", Path: name, Err: afero.ErrNoReadlink}
+	}
+	return lr.ReadlinkIfPossible(name)
+}
+
+// LstatIfPossible implements afero.Lstater.
+func (f *FS) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	if l, ok := f.Fs.(afero.Lstater); ok {
+		return l.LstatIfPossible(name)
+	}
+	fi, err := f.Fs.Stat(name)
+	return fi, false, err
+}
+
+// SymlinkIfPossible implements afero.Linker.
+func (f *FS) SymlinkIfPossible(oldname, newname string) error {
+	if l, ok := f.Fs.(afero.Linker); ok {
+		return l.SymlinkIfPossible(oldname, newname)
+	}
+	return &os.LinkError{Op: "symlink", Old: oldname, New: newname, Err: afero.ErrNoSymlink}
+}
