@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk"
 
 	"github.com/vflab/vflab/ipam"
 )
@@ -86,54 +87,40 @@ func TestLayoutAndSemantics(t *testing.T) {
 	}
 }
 
-// hostLocal writes and reads reservations exactly as host-local's disk backend does
-// (containernetworking/plugins plugins/ipam/host-local/backend/disk, v1.10.0): O_EXCL file per IP with
-// "id\r\nifname", last_reserved_ip.<range> rewritten in place, lookups by a walk comparing trimmed content.
-// (Importing that package would pull a module the repository does not carry.)
-type hostLocal struct{ dir string }
+// hostLocal is host-local's own disk backend (containernetworking/plugins v1.10.0).
+type hostLocal struct {
+	t *testing.T
+	s *disk.Store
+}
 
-func (h hostLocal) reserve(t *testing.T, id, ifname, ip, rangeID string) {
-	t.Helper()
-	if err := os.MkdirAll(h.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(h.dir, ip), os.O_RDWR|os.O_EXCL|os.O_CREATE, 0o600)
+func newHostLocal(t *testing.T, dataDir, network string) hostLocal {
+	s, err := disk.New(network, dataDir)
 	if err != nil {
-		t.Fatalf("host-local reserve %s: %v", ip, err)
-	}
-	if _, err := f.WriteString(strings.TrimSpace(id) + "\r\n" + ifname); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
-	if err := os.WriteFile(filepath.Join(h.dir, "last_reserved_ip."+rangeID), []byte(ip), 0o600); err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { s.Close() })
+	return hostLocal{t, s}
+}
+
+func (h hostLocal) reserve(id, ifname, ip, rangeID string) {
+	h.t.Helper()
+	if err := h.s.Lock(); err != nil {
+		h.t.Fatal(err)
+	}
+	defer h.s.Unlock()
+	if ok, err := h.s.Reserve(id, ifname, net.ParseIP(ip), rangeID); !ok || err != nil {
+		h.t.Fatalf("host-local reserve %s: %v %v", ip, ok, err)
 	}
 }
 
-// getByID mirrors host-local's GetByID: every file under the directory whose trimmed content matches.
-func (h hostLocal) getByID(id, ifname string) []string {
-	var out []string
-	_ = filepath.Walk(h.dir, func(path string, info fs.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err == nil && strings.TrimSpace(string(b)) == strings.TrimSpace(id)+"\r\n"+ifname {
-			out = append(out, filepath.Base(path))
-		}
-		return nil
-	})
-	return out
-}
-
-// Data written by host-local is used as is, and host-local can read what vflab wrote.
+// Data written by host-local is used as is, and host-local reads and releases what vflab wrote.
 func TestHostLocalCompat(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	hl := hostLocal{filepath.Join(dir, "net1")}
-	hl.reserve(t, "hl1", "eth0", "10.1.0.2", "0")
-	hl.reserve(t, "hl2", "eth0", "10.1.0.3", "0")
+	hl := newHostLocal(t, dir, "net1")
+	hl.reserve("hl1", "eth0", "10.1.0.2", "0")
+	hl.reserve("hl2", "eth0", "10.1.0.3", "0")
 	// an old ID-only file
 	if err := os.WriteFile(filepath.Join(dir, "net1", "10.1.0.9"), []byte("legacy"), 0o600); err != nil {
 		t.Fatal(err)
@@ -148,15 +135,22 @@ func TestHostLocalCompat(t *testing.T) {
 	if got[0].Addr.String() != "10.1.0.4" {
 		t.Fatalf("ADD after host-local's last_reserved_ip got %s, want 10.1.0.4", got[0].Addr)
 	}
+	add(t, s, n, "new2", "eth0")
 	if rel, err := ipam.Del(ctx, s, "net1", ipam.Owner{ContainerID: "legacy", IfName: "eth0"}); err != nil || len(rel) != 1 {
 		t.Fatalf("DEL of an ID-only reservation: %v %v", rel, err)
 	}
-	if ips := hl.getByID("new", "eth0"); len(ips) != 1 || ips[0] != "10.1.0.4" {
+	if ips := hl.s.GetByID("new", "eth0"); len(ips) != 1 || ips[0].String() != "10.1.0.4" {
 		t.Fatalf("host-local reads vflab's reservation as %v", ips)
 	}
+	if last, err := hl.s.LastReservedIP("0"); err != nil || last.String() != "10.1.0.5" {
+		t.Fatalf("host-local reads vflab's cursor as %v, %v", last, err)
+	}
+	if err := hl.s.ReleaseByID("new", "eth0"); err != nil {
+		t.Fatal(err)
+	}
 	// A reservation made behind the cache's back surfaces on the next conflicting reserve and heals the cache.
-	hl.reserve(t, "sneaky", "eth0", "10.1.0.5", "0")
-	err := s.Reserve(ctx, "net1", []ipam.Reservation{{Addr: netip.MustParseAddr("10.1.0.5"), Owner: ipam.Owner{ContainerID: "x", IfName: "eth0"}}})
+	hl.reserve("sneaky", "eth0", "10.1.0.6", "0")
+	err := s.Reserve(ctx, "net1", []ipam.Reservation{{Addr: netip.MustParseAddr("10.1.0.6"), Owner: ipam.Owner{ContainerID: "x", IfName: "eth0"}}})
 	var inUse *ipam.AddressInUseError
 	if !errors.As(err, &inUse) || inUse.Owner.ContainerID != "sneaky" {
 		t.Fatalf("reserve of an address host-local took behind the cache: %v", err)
