@@ -64,7 +64,7 @@ func (d *Driver) VFGUIDs(vf string) (VFGUIDs, error) {
 // (node, port, then policy Follow) where present, else netlink IFLA_VF_IB_NODE_GUID / PORT_GUID — and, when
 // the VF is bound to mlx5_core (or any driver but vfio-pci), rebinds it so the GUIDs take effect. It
 // returns the GUIDs the VF had before. A zero GUID is refused with an error wrapping ErrInvalidGUID and
-// nothing is changed.
+// nothing is changed. GUIDs already set and in effect are left alone (no rebind).
 func (d *Driver) SetVFGUIDs(vf string, want VFGUIDs) (VFGUIDs, error) {
 	op := "set guids of vf " + vf
 	if want.Node == 0 || want.Port == 0 {
@@ -77,6 +77,13 @@ func (d *Driver) SetVFGUIDs(vf string, want VFGUIDs) (VFGUIDs, error) {
 	before, err := d.VFGUIDs(vf)
 	if err != nil {
 		return VFGUIDs{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if before == want {
+		// Already set and, when the VF has an RDMA device, already in effect: no rebind needed.
+		if devs, err := d.Devices(vf); err == nil && (len(devs) == 0 || devs[0].NodeGUID == want.Node &&
+			len(devs[0].Ports) > 0 && devs[0].Ports[0].PortGUID == want.Port) {
+			return before, nil
+		}
 	}
 	if od := d.ofedDir(loc); od != "" {
 		for _, w := range []struct{ file, value string }{

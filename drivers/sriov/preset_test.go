@@ -411,3 +411,35 @@ func TestConfigureVanished(t *testing.T) {
 		t.Errorf("configure through a vanished PF: %v; want ErrDeviceGone", err)
 	}
 }
+
+// TestSysfsTraces records the kernel writes of the main flows: change the VF count (0 first), move a VF
+// to vfio-pci and back.
+func TestSysfsTraces(t *testing.T) {
+	t.Parallel()
+	k := kernel(t, "laptop")
+	fs := faultfs.New(k)
+	var trace bytes.Buffer
+	fs.Trace(&trace)
+	d := sriov.New(fs, nil, sriov.WithWait(5*time.Second, time.Millisecond))
+	const pf = "0000:5e:00.0"
+	trace.WriteString("-- set 6 VFs (had 4)\n")
+	if err := d.SetNumVFs(context.Background(), pf, 6); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := d.Locate("0000:5e:00.2")
+	if err != nil || loc.Index != 1 {
+		t.Fatalf("Locate = %+v, %v", loc, err)
+	}
+	trace.WriteString("-- VF 1 to vfio-pci and back\n")
+	if err := d.Bind(loc.VF, sriov.DriverVFIO); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Bind(loc.VF, sriov.DriverMLX5); err != nil {
+		t.Fatal(err)
+	}
+	trace.WriteString("-- disable\n")
+	if err := d.SetNumVFs(context.Background(), pf, 0); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "sysfs-flows", trace.Bytes())
+}

@@ -3,8 +3,11 @@
 package faultfs
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -17,6 +20,29 @@ type FS struct {
 	mu       sync.Mutex
 	writeErr map[string]error
 	hidden   func(name string) bool
+	trace    io.Writer
+}
+
+// Trace records every write as one line, "write <path> <value>", on w (nil stops).
+func (f *FS) Trace(w io.Writer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trace = w
+}
+
+type tracedFile struct {
+	afero.File
+	fs   *FS
+	name string
+}
+
+func (t *tracedFile) Write(b []byte) (int, error) {
+	t.fs.mu.Lock()
+	if t.fs.trace != nil {
+		fmt.Fprintf(t.fs.trace, "write %s %s\n", t.name, strings.TrimRight(string(b), "\n"))
+	}
+	t.fs.mu.Unlock()
+	return t.File.Write(b)
 }
 
 // New wraps fs.
@@ -51,7 +77,11 @@ func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 			return nil, &os.PathError{Op: "write", Path: name, Err: err}
 		}
 	}
-	return f.Fs.OpenFile(name, flag, perm)
+	file, err := f.Fs.OpenFile(name, flag, perm)
+	if err != nil || flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		return file, err
+	}
+	return &tracedFile{File: file, fs: f, name: name}, nil
 }
 
 // ReadlinkIfPossible implements afero.LinkReader.
