@@ -182,6 +182,7 @@ func (n Node) Validate() error {
 }
 
 func (n Node) check(c *nodeCheck) {
+	defer n.checkNetdevNames(c)
 	switch {
 	case n.Name == "":
 		c.add("name", "required")
@@ -361,7 +362,7 @@ func (n Node) check(c *nodeCheck) {
 			}
 			// Every VF the PF could ever enable must have a PCI function of its own.
 			if !addrErr && port.TotalVFs > 0 && port.TotalVFs <= MaxTotalVFs {
-				offset, stride := vfOffsetStride(nic, p)
+				offset, stride := VFOffsetStride(nic, p)
 				pfAddr := addr
 				pfAddr.function = uint8(p)
 				for v := range port.TotalVFs {
@@ -382,6 +383,50 @@ func (n Node) check(c *nodeCheck) {
 	}
 }
 
+// checkNetdevNames reports netdev names that would collide once defaults are filled in: a PF's name
+// (given or derived from its PCI address) equal to another PF's, or to the name one of the VFs it
+// could enable gets (<pf>v<N>). Names given twice are reported by check already.
+func (n Node) checkNetdevNames(c *nodeCheck) {
+	type owner struct{ field, given string }
+	pfNames := map[string]owner{}
+	for i, nic := range n.NICs {
+		if _, err := parsePCIFunc(nic.PCIAddress); err != nil {
+			continue
+		}
+		for p, port := range nic.Ports {
+			name := port.Netdev
+			if name == "" {
+				name = DefaultNetdev(PFAddress(nic, p), len(nic.Ports), p, port.LinkLayer)
+			}
+			field := fmt.Sprintf("nics[%d].ports[%d].netdev", i, p)
+			if prev, ok := pfNames[name]; ok {
+				if prev.given == "" || port.Netdev == "" { // two given names: reported by check
+					c.add(field, "netdev %s (derived from the PCI address when not given) is also the netdev of %s%s", name, c.prefix, prev.field)
+				}
+				continue
+			}
+			pfNames[name] = owner{field: field, given: port.Netdev}
+		}
+	}
+	for i, nic := range n.NICs {
+		for p, port := range nic.Ports {
+			if port.TotalVFs <= 0 || port.TotalVFs > MaxTotalVFs {
+				continue
+			}
+			pf := port.Netdev
+			if pf == "" {
+				pf = DefaultNetdev(PFAddress(nic, p), len(nic.Ports), p, port.LinkLayer)
+			}
+			for v := range port.TotalVFs {
+				if prev, ok := pfNames[VFNetdev(pf, v)]; ok {
+					c.add(fmt.Sprintf("nics[%d].ports[%d].totalVFs", i, p), "VF %d would be named %s, the netdev of %s%s", v, VFNetdev(pf, v), c.prefix, prev.field)
+					break
+				}
+			}
+		}
+	}
+}
+
 type fabricUse struct {
 	layer LinkLayer
 	field string
@@ -393,16 +438,6 @@ func defaultFabric(l LinkLayer) string {
 		return "ib0"
 	}
 	return "eth0"
-}
-
-// vfOffsetStride is the SR-IOV First VF Offset and VF Stride of port p's PF, as mlx5 firmware with ARI
-// lays them out: stride 1, the VFs of all ports packed after the last PF function in port order.
-func vfOffsetStride(nic NIC, p int) (offset, stride int) {
-	offset = len(nic.Ports) - p
-	for q := range p {
-		offset += nic.Ports[q].TotalVFs
-	}
-	return offset, 1
 }
 
 func modelLinkLayers(m Model) []string {

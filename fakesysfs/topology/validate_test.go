@@ -96,6 +96,10 @@ func TestValidateRejects(t *testing.T) {
 		{"dot netdev", func(n *Node) { n.NICs[0].Ports[0].Netdev = ".." }, []string{`".." is not a valid interface name`}},
 		{"duplicate netdev", func(n *Node) { n.NICs[0].Ports[1].Netdev = "eth0"; n.NICs[1].Ports[0].Netdev = "eth0" }, []string{
 			"nics[1].ports[0].netdev: netdev eth0 is also used by nics[0].ports[1].netdev"}},
+		{"netdev equal to a derived name", func(n *Node) { n.NICs[1].Ports[0].Netdev = "ibp59s0f0" }, []string{
+			"nics[1].ports[0].netdev: netdev ibp59s0f0 (derived from the PCI address when not given) is also the netdev of nics[0].ports[0].netdev"}},
+		{"netdev equal to a VF's name", func(n *Node) { n.NICs[1].Ports[0].Netdev = "enp59s0f1v3" }, []string{
+			"nics[0].ports[1].totalVFs: VF 3 would be named enp59s0f1v3, the netdev of nics[1].ports[0].netdev"}},
 		{"totalVFs negative", func(n *Node) { n.NICs[0].Ports[0].TotalVFs = -1 }, []string{"nics[0].ports[0].totalVFs: -1 is out of range 0..255"}},
 		{"totalVFs too big", func(n *Node) { n.NICs[1].Ports[0].TotalVFs = 256 }, []string{"nics[1].ports[0].totalVFs: 256 is out of range 0..255"}},
 		{"numVFs too big", func(n *Node) { n.NICs[1].Ports[0].NumVFs = 9 }, []string{"nics[1].ports[0].numVFs: 9 exceeds totalVFs 8"}},
