@@ -23,6 +23,9 @@ import (
 // /sys is never touched: the bind mount exists only inside the namespace, which dies with the command.
 func TestFidelity(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("fidelity: needs a mount namespace; skipped with -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("fidelity: needs root for a private mount namespace (unshare -m)")
 	}

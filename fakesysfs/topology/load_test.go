@@ -216,3 +216,40 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func FuzzLoadCluster(f *testing.F) {
+	f.Add("name: lab\nnodes:\n- {name: gpu, preset: gpu-8rail, count: 2}\n")
+	f.Add("name: lab\nnodes:\n- name: n\n  node: {nics: [{model: ConnectX-5, pciAddress: '0000:01:00.0', ports: [{linkLayer: Ethernet, totalVFs: 1, fabric: ib0}]}]}\n")
+	f.Add(`{"name":"x","nodes":[{"name":"a","file":"n.yaml","count":-3}]}`)
+	f.Add("nodes: [")
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := LoadCluster(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("LoadCluster accepted an invalid cluster: %v", err)
+		}
+		// Resolve never reads files outside an empty base directory's view when the cluster names
+		// none, and whatever it resolves is a list of valid, distinctly named nodes.
+		for _, cn := range c.Nodes {
+			if cn.File != "" {
+				return
+			}
+		}
+		nodes, err := c.Resolve("")
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, n := range nodes {
+			if err := n.Validate(); err != nil {
+				t.Fatalf("resolved node %s is invalid: %v", n.Name, err)
+			}
+			if seen[n.Name] {
+				t.Fatalf("node %s resolved twice", n.Name)
+			}
+			seen[n.Name] = true
+		}
+	})
+}

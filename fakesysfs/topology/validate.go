@@ -21,6 +21,8 @@ const (
 	// MaxTotalVFs is the largest sriov_totalvfs a port may declare (mlx5 firmware NUM_OF_VFS is at most
 	// 127 on ConnectX-4/5 and larger on later models; the fake keeps every VF of a PF on one PCI bus range).
 	MaxTotalVFs = 255
+	// MaxClusterNodes is the largest number of nodes a cluster expands to.
+	MaxClusterNodes = 1000
 )
 
 var (
@@ -204,7 +206,7 @@ func (n Node) check(c *nodeCheck) {
 		c.add("nics", "at least one NIC is required")
 	}
 
-	functions := map[pciFunc]string{} // PF and VF addresses -> field path that claimed them
+	functions := map[pciFunc]funcOwner{} // PF and VF addresses -> who claimed them
 	netdevs := map[string]string{}
 	macs := map[string]string{}
 	guids := map[string]string{}
@@ -238,12 +240,11 @@ func (n Node) check(c *nodeCheck) {
 		for p := range nic.Ports {
 			pf := addr
 			pf.function = uint8(p)
-			field := fmt.Sprintf("%s.ports[%d]", nf, p)
 			if prev, ok := functions[pf]; ok {
-				c.add(nf+".pciAddress", "PCI function %s of %s is also used by %s%s", pf, field, c.prefix, prev)
+				c.add(nf+".pciAddress", "PCI function %s of %s.ports[%d] is also used by %s%s", pf, nf, p, c.prefix, prev)
 				continue
 			}
-			functions[pf] = field
+			functions[pf] = funcOwner{nic: i, port: p, vf: -1}
 		}
 	}
 
@@ -376,7 +377,7 @@ func (n Node) check(c *nodeCheck) {
 						c.add(pf+".totalVFs", "VF %d would be PCI function %s, already used by %s%s", v, vf, c.prefix, prev)
 						break
 					}
-					functions[vf] = fmt.Sprintf("%s VF %d", pf, v)
+					functions[vf] = funcOwner{nic: i, port: p, vf: v}
 				}
 			}
 		}
@@ -425,6 +426,16 @@ func (n Node) checkNetdevNames(c *nodeCheck) {
 			}
 		}
 	}
+}
+
+// funcOwner names the port (vf < 0) or VF that uses a PCI function; formatted only for an error.
+type funcOwner struct{ nic, port, vf int }
+
+func (c funcOwner) String() string {
+	if c.vf < 0 {
+		return fmt.Sprintf("nics[%d].ports[%d]", c.nic, c.port)
+	}
+	return fmt.Sprintf("nics[%d].ports[%d] VF %d", c.nic, c.port, c.vf)
 }
 
 type fabricUse struct {
@@ -485,6 +496,14 @@ func (cl Cluster) Validate() error {
 		add("nodes", "at least one node is required")
 	}
 	names := map[string]string{}
+	total := 0
+	for _, cn := range cl.Nodes {
+		total += max(cn.Count, 1)
+	}
+	if total > MaxClusterNodes {
+		add("nodes", "%d nodes, at most %d", total, MaxClusterNodes)
+		return errors.Join(errs...) // do not expand them
+	}
 	for i, cn := range cl.Nodes {
 		f := fmt.Sprintf("nodes[%d]", i)
 		switch {

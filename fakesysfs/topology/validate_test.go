@@ -201,6 +201,7 @@ func TestClusterValidate(t *testing.T) {
 		{"no nodes", Cluster{Name: "c"}, []string{"nodes: at least one node is required"}},
 		{"node without name", Cluster{Name: "c", Nodes: []ClusterNode{{Preset: "laptop"}}}, []string{"nodes[0].name: required"}},
 		{"bad count", Cluster{Name: "c", Nodes: []ClusterNode{{Name: "a", Preset: "laptop", Count: -1}}}, []string{"nodes[0].count: -1 is out of range"}},
+		{"too many nodes", Cluster{Name: "c", Nodes: []ClusterNode{{Name: "a", Preset: "laptop", Count: 600}, {Name: "b", Preset: "laptop", Count: 401}}}, []string{"nodes: 1001 nodes, at most 1000"}},
 		{"no source", Cluster{Name: "c", Nodes: []ClusterNode{{Name: "a"}}}, []string{"nodes[0]: exactly one of preset, file and node must be set (0 are)"}},
 		{"two sources", Cluster{Name: "c", Nodes: []ClusterNode{{Name: "a", Preset: "laptop", File: "x.yaml"}}}, []string{"(2 are)"}},
 		{"unknown preset", Cluster{Name: "c", Nodes: []ClusterNode{{Name: "a", Preset: "dgx"}}}, []string{`nodes[0].preset: unknown preset "dgx" (valid: "dual-cx6", "gpu-8rail", "laptop")`}},
