@@ -124,7 +124,7 @@ type bitmap struct {
 }
 
 // maxBlock is the index of the last block of the 128-bit space.
-var maxBlock = u128{hi: ^uint64(0) >> blockShift, lo: ^uint64(0)}
+func maxBlock() u128 { return u128{hi: ^uint64(0) >> blockShift, lo: ^uint64(0)} }
 
 func newBitmap() *bitmap { return &bitmap{blocks: map[u128]*block{}} }
 
@@ -210,7 +210,7 @@ func (m *bitmap) nextClear(from, last u128) (u128, bool) {
 		bi, i := split(c)
 		if k := m.full.find(bi); k >= 0 {
 			end := m.full[k].to
-			if end == maxBlock {
+			if end == maxBlock() {
 				return u128{}, false
 			}
 			c = end.inc().shl(blockShift)
@@ -227,7 +227,7 @@ func (m *bitmap) nextClear(from, last u128) (u128, bool) {
 			}
 			return c, true
 		}
-		if bi == maxBlock {
+		if bi == maxBlock() {
 			return u128{}, false
 		}
 		c = bi.inc().shl(blockShift)

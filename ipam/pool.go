@@ -119,7 +119,7 @@ func (rp *rangePool) fill(from, to u128) {
 				lastBlock = lastBlock.sub(u128{lo: 1})
 			}
 			rp.used.markBlocks(bi, lastBlock)
-			if lastBlock == maxBlock {
+			if lastBlock == maxBlock() {
 				return
 			}
 			c = lastBlock.inc().shl(blockShift)
