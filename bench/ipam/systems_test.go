@@ -2,11 +2,11 @@ package ipam_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
