@@ -30,7 +30,8 @@ func (d *Driver) CurrentDriver(bdf string) (string, error) {
 
 // Bind binds the function at bdf to driver the way the operator does: driver_override, unbind from the
 // current driver, drivers_probe, then clear the override so later probes match by ID again. Binding to
-// the driver already bound changes nothing.
+// the driver already bound changes nothing; when the new driver refuses the device, it is bound back to
+// its previous driver.
 func (d *Driver) Bind(bdf, driver string) error {
 	op := fmt.Sprintf("bind %s to %s", bdf, driver)
 	if driver == "" {
@@ -54,15 +55,24 @@ func (d *Driver) Bind(bdf, driver string) error {
 	if cerr := d.clearOverride(bdf); cerr != nil && err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	if err == nil {
+		now, cerr := d.CurrentDriver(bdf)
+		switch {
+		case cerr != nil:
+			return fmt.Errorf("%s: %w", op, cerr)
+		case now != driver:
+			err = fmt.Errorf("after the probe the device is bound to %q (%s refused it)", now, driver)
+		}
 	}
-	now, err := d.CurrentDriver(bdf)
 	if err != nil {
+		// Leave the device where it was: back to its previous driver when the new one refused it.
+		if now, _ := d.CurrentDriver(bdf); now == "" && cur != "" {
+			if rerr := sysfs.Write(d.fs, path.Join(PCIDrivers, cur, "bind"), bdf); rerr != nil {
+				d.log.Warn("could not rebind to the previous driver", "device", bdf, "driver", cur, "err", rerr)
+				return fmt.Errorf("%s: %w (and rebinding to %s failed: %w)", op, err, cur, rerr)
+			}
+		}
 		return fmt.Errorf("%s: %w", op, err)
-	}
-	if now != driver {
-		return fmt.Errorf("%s: after probe the device is bound to %q", op, now)
 	}
 	d.log.Info("bound", "device", bdf, "driver", driver, "was", cur)
 	return nil

@@ -277,13 +277,16 @@ func TestBind(t *testing.T) {
 		t.Errorf("bind an unbound VF: %v", err)
 	}
 
-	// Without an IOMMU vfio-pci's probe fails (EINVAL); the VF ends up unbound, the override cleared.
+	// Without an IOMMU vfio-pci's probe fails (EINVAL); the VF goes back to mlx5_core, the override cleared.
 	k8 := kernel(t, "gpu-8rail")
 	d8 := sriov.New(k8, nil)
 	inv8, _ := d8.Discover()
 	v8 := inv8.PFs[0].VFs[0]
-	if err := d8.Bind(v8.Address, sriov.DriverVFIO); err == nil {
-		t.Error("vfio-pci bound without an IOMMU")
+	if err := d8.Bind(v8.Address, sriov.DriverVFIO); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("vfio-pci without an IOMMU: %v; want the driver's refusal", err)
+	}
+	if drv, _ := d8.CurrentDriver(v8.Address); drv != sriov.DriverMLX5 {
+		t.Errorf("after the failed bind the VF is on %q, want mlx5_core back", drv)
 	}
 	if b, _ := afero.ReadFile(k8, path.Join(sriov.PCIDevices, v8.Address, "driver_override")); strings.TrimSpace(string(b)) != "(null)" {
 		t.Errorf("driver_override left as %q after a failed bind", b)
