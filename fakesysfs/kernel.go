@@ -48,8 +48,14 @@ func WithNetdevs(n Netdevs) Option { return func(o *options) { o.netdevs = n } }
 // the kernel's asynchronous VF creation.
 func WithProbeDelay(d time.Duration) Option { return func(o *options) { o.probeDelay = d } }
 
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+// WithLogger sets the logger (default, and for nil: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
 
 // Kernel is a fake kernel for one node: an afero.Fs and afero.Symlinker rooted at "/" with sysfs
 // semantics. It is safe for concurrent use, also by several processes sharing one on-disk root.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 
@@ -136,5 +137,75 @@ func TestNumVFs(t *testing.T) {
 				t.Fatalf("VF7 uevent %q", got)
 			}
 		})
+	}
+}
+
+func TestCPUs(t *testing.T) {
+	t.Parallel()
+	k, err := New(topology.Node{Name: "n", NUMANodes: 2, CPUsPerNUMANode: 56, NICs: []topology.NIC{
+		{Model: "ConnectX-7", PCIAddress: "0000:18:00.0", NUMANode: 1, Ports: []topology.Port{{LinkLayer: topology.InfiniBand}}},
+		{Model: "ConnectX-7", PCIAddress: "0000:19:00.0", NUMANode: -1, Ports: []topology.Port{{LinkLayer: topology.InfiniBand}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"0000:18:00.0/local_cpulist": "56-111\n",
+		"0000:18:00.0/local_cpus":    "ffff,ffffffff,ff000000,00000000\n", // 112 CPUs: 28 digits, as the kernel prints
+		"0000:18:00.0/numa_node":     "1\n",
+		"0000:19:00.0/local_cpulist": "0-111\n",
+		"0000:19:00.0/local_cpus":    "ffff,ffffffff,ffffffff,ffffffff\n",
+		"0000:19:00.0/numa_node":     "-1\n",
+	} {
+		if got := read(t, k, "/sys/bus/pci/devices/"+file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+}
+
+func TestCreateOpen(t *testing.T) {
+	t.Parallel()
+	root := tempRoot(t)
+	k, err := Create(root, preset(t, "laptop"), WithProbeDelay(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Root() == "" || !strings.HasSuffix(k.Root(), "/root") {
+		t.Errorf("Root() = %q", k.Root())
+	}
+	if _, err := Create(root, preset(t, "laptop")); err == nil {
+		t.Error("Create into a non-empty dir succeeded")
+	}
+	if _, err := Open(t.TempDir()); err == nil {
+		t.Error("Open of an empty dir succeeded")
+	}
+	bad := preset(t, "laptop")
+	bad.NICs[0].Model = "ConnectX-99"
+	if _, err := New(bad); err == nil || !strings.Contains(err.Error(), "nics[0].model") {
+		t.Errorf("New(invalid) = %v", err)
+	}
+	// Another opener sees the same tree and the same state, and its writes apply the same semantics.
+	k2, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k2.Node().Name != "laptop" || k2.Node().NICs[1].Ports[0].Netdev != "enp94s0np0" {
+		t.Errorf("Open: node %+v", k2.Node())
+	}
+	mustWrite(t, k2, ethPF+"/sriov_numvfs", "0")
+	start := time.Now()
+	mustWrite(t, k, ethPF+"/sriov_numvfs", "3") // probe delay: 3 × 20 ms
+	if d := time.Since(start); d < 60*time.Millisecond {
+		t.Errorf("3 VFs with a 20 ms probe delay took %v", d)
+	}
+	if got := read(t, k2, "/sys/class/net/enp94s0v2/device/physfn/sriov_numvfs"); got != "3\n" {
+		t.Errorf("second opener reads %q", got)
+	}
+	if _, err := New(preset(t, "laptop"), WithLogger(nil)); err != nil {
+		t.Fatal(err)
+	}
+	var k3 *Kernel
+	if k3, err = New(preset(t, "laptop")); err != nil || k3.Root() != "" {
+		t.Errorf("in-memory Root() = %q, %v", k3.Root(), err)
 	}
 }

@@ -245,13 +245,20 @@ func (t *tx) cpus(numa int) (list, mask string) {
 	if lo == hi {
 		list = strconv.Itoa(lo)
 	}
-	words := make([]uint32, (total+31)/32)
-	for c := lo; c <= hi; c++ {
-		words[c/32] |= 1 << (c % 32)
+	// cpumask_print: ceil(nr_cpu_ids/4) hex digits, a comma every 8 from the right.
+	digits := make([]byte, (total+3)/4)
+	for i := range digits {
+		var nibble int
+		for b := range 4 {
+			if c := i*4 + b; c >= lo && c <= hi {
+				nibble |= 1 << b
+			}
+		}
+		digits[len(digits)-1-i] = "0123456789abcdef"[nibble]
 	}
-	parts := make([]string, len(words))
-	for i := range words {
-		parts[len(words)-1-i] = fmt.Sprintf("%08x", words[i])
+	var parts []string
+	for end := len(digits); end > 0; end -= 8 {
+		parts = append([]string{string(digits[max(0, end-8):end])}, parts...)
 	}
 	return list, strings.Join(parts, ",")
 }
