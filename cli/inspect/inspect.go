@@ -143,11 +143,12 @@ func Render(w io.Writer, rep *inventory.Report) {
 			chars = append(chars, c.Name)
 		}
 		if len(d.Ports) == 0 {
-			r.AppendRow(table.Row{d.Name, d.PCIAddress, d.NodeGUID, d.SysImageGUID, dash(d.FirmwareVersion), "-", "-", "-", "-", "-", "-", "-", "-", dash(strings.Join(chars, ","))})
+			r.AppendRow(table.Row{d.Name, d.PCIAddress, d.NodeGUID.String(), d.SysImageGUID.String(), dash(d.FirmwareVersion), "-", "-", "-", "-", "-", "-", "-", "-", dash(strings.Join(chars, ","))})
 		}
 		for _, p := range d.Ports {
-			r.AppendRow(table.Row{d.Name, d.PCIAddress, d.NodeGUID, d.SysImageGUID, dash(d.FirmwareVersion), p.Number, dash(p.State), dash(p.PhysState),
-				dash(p.Rate), dash(p.LinkLayer), fmt.Sprintf("%#x", p.LID), fmt.Sprintf("%#x", p.SMLID), p.PortGUID, dash(strings.Join(chars, ","))})
+			r.AppendRow(table.Row{d.Name, d.PCIAddress, d.NodeGUID.String(), d.SysImageGUID.String(), dash(d.FirmwareVersion), p.Number, dash(p.State),
+				dash(p.PhysState), dash(p.Rate), dash(p.LinkLayer), fmt.Sprintf("%#x", p.LID), fmt.Sprintf("%#x", p.SMLID), p.PortGUID.String(),
+				dash(strings.Join(chars, ","))})
 		}
 	}
 	r.Render()

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vflab/vflab/cli/inspect"
 	"github.com/vflab/vflab/drivers/inventory"
+	"github.com/vflab/vflab/fakesysfs"
+	"github.com/vflab/vflab/fakesysfs/topology"
 	"github.com/vflab/vflab/host/rootfs"
 	"github.com/vflab/vflab/host/rootfs/capturetest"
 )
@@ -17,6 +19,7 @@ import (
 func run(t *testing.T, args ...string) string {
 	t.Helper()
 	cmd := inspect.NewCommand(slog.New(slog.DiscardHandler))
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
@@ -122,10 +125,46 @@ func TestInspectBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--output", "yaml", "--root", t.TempDir()}, {"--root", "/nonexistent/tree"}, {"--root", t.TempDir()}} {
 		cmd := inspect.NewCommand(slog.New(slog.DiscardHandler))
+		cmd.SilenceErrors, cmd.SilenceUsage = true, true
 		cmd.SetOut(&bytes.Buffer{})
 		cmd.SetArgs(args)
 		if err := cmd.Execute(); err == nil {
 			t.Errorf("inspect %v succeeded", args)
+		}
+	}
+}
+
+// TestInspectFakeKernel reads a fake kernel's root (the dual-port VPI preset): both PFs, their VFs, the
+// IB and RoCE RDMA devices.
+func TestInspectFakeKernel(t *testing.T) {
+	t.Parallel()
+	node, err := topology.Preset("dual-cx6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := fakesysfs.Create(dir, node); err != nil {
+		t.Fatal(err)
+	}
+	rep := report(t, dir)
+	if len(rep.PFs) != 2 {
+		t.Fatalf("PFs = %+v", rep.PFs)
+	}
+	layers := map[string]bool{}
+	for _, pf := range rep.PFs {
+		if len(pf.VFs) != 2 || len(pf.RDMA) != 1 || len(pf.VFs[0].RDMA) != 1 {
+			t.Errorf("PF %s: %+v", pf.Address, pf)
+			continue
+		}
+		layers[pf.RDMA[0].Ports[0].LinkLayer] = true
+	}
+	if !layers["InfiniBand"] || !layers["Ethernet"] {
+		t.Errorf("link layers %v; want both", layers)
+	}
+	table := run(t, "--root", dir)
+	for _, want := range []string{"ibp75s0f0", "enp75s0f1np1", "VF 1", "2/8", "InfiniBand", "Ethernet", "4: ACTIVE"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
 }

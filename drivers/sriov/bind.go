@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/vflab/vflab/drivers/internal/sysfs"
 )
@@ -34,8 +35,8 @@ func (d *Driver) CurrentDriver(bdf string) (string, error) {
 // its previous driver.
 func (d *Driver) Bind(bdf, driver string) error {
 	op := fmt.Sprintf("bind %s to %s", bdf, driver)
-	if driver == "" {
-		return fmt.Errorf("%s: empty driver name", op)
+	if driver == "" || driver == "." || driver == ".." || strings.ContainsRune(driver, '/') {
+		return fmt.Errorf("%s: bad driver name %q", op, driver)
 	}
 	cur, err := d.CurrentDriver(bdf)
 	if err != nil {
