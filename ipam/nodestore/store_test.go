@@ -304,3 +304,5 @@ func TestSortedOwned(t *testing.T) {
 		t.Fatalf("owned %v", got)
 	}
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
