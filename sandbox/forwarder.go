@@ -218,7 +218,10 @@ func (f *Forwarder) Close() error {
 	f.mu.Unlock()
 	var err error
 	for _, p := range ports {
-		err = errors.Join(err, p.f.Close())
+		// A reader that saw its device vanish may have closed it already.
+		if cerr := p.f.Close(); cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+			err = errors.Join(err, cerr)
+		}
 	}
 	f.wg.Wait()
 	return err
@@ -257,7 +260,7 @@ func (f *Forwarder) Scan(st *State) error {
 
 // forwarderRequest is one line a client sends over ForwarderSocket.
 type forwarderRequest struct {
-	Op     string `json:"op"` // "attach", "delete", "ping"
+	Op     string `json:"op"` // "attach", "delete", "has", "ping"
 	Fabric string `json:"fabric,omitempty"`
 	NS     string `json:"ns,omitempty"`
 	Ifname string `json:"ifname,omitempty"`
@@ -318,6 +321,10 @@ func (f *Forwarder) serveConn(c net.Conn) {
 				if err != nil {
 					rep.Error = err.Error()
 				}
+			case "has":
+				f.mu.Lock()
+				_, rep.Found = f.ports[req.Alias]
+				f.mu.Unlock()
 			case "ping":
 			default:
 				rep.Error = fmt.Sprintf("unknown op %q", req.Op)

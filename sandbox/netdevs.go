@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/spf13/afero"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -252,4 +253,58 @@ func (n *Netdevs) SetAddress(pci string, mac net.HardwareAddr) (bool, error) {
 		return true, fmt.Errorf("set address of %s: %w", l.Attrs().Name, err)
 	}
 	return true, nil
+}
+
+// Reclaim recreates in the host namespace every netdev the kernel k records that exists nowhere any
+// more: on hardware, deleting a pod namespace that still holds a VF netdev returns it to the host
+// namespace, while a veth or TUN is destroyed with the namespace. The simulated runtime calls Reclaim
+// after deleting a pod namespace (namespace teardown is asynchronous: a netdev still being destroyed
+// counts as existing). A recreated netdev gets the name, address and MTU the kernel records; the real
+// kernel would keep the name it had in the pod when free. It runs under the kernel lock, so it cannot
+// race a sriov_numvfs write, and returns the names it recreated.
+func (n *Netdevs) Reclaim(k *fakesysfs.Kernel) ([]string, error) {
+	var names []string
+	err := k.Update(func(afero.Fs) error {
+		specs, err := k.Netdevs()
+		if err != nil {
+			return err
+		}
+		for _, spec := range specs {
+			exists, err := n.exists(spec)
+			if err != nil {
+				return fmt.Errorf("reclaim %s: %w", spec.Name, err)
+			}
+			if exists {
+				continue
+			}
+			if err := n.Added(spec); err != nil {
+				return fmt.Errorf("reclaim %s: %w", spec.Name, err)
+			}
+			names = append(names, spec.Name)
+		}
+		return nil
+	})
+	return names, err
+}
+
+// exists reports whether the link of spec exists anywhere: in the host namespace, or elsewhere as seen
+// from its fabric (a veth peer on the bridge, a TUN queue the forwarder holds).
+func (n *Netdevs) exists(spec fakesysfs.NetdevSpec) (bool, error) {
+	l, err := n.link(spec.PCIAddress)
+	if err != nil || l != nil {
+		return l != nil, err
+	}
+	fabric := fabricOf(spec)
+	alias := Alias(n.cluster, n.node, spec.PCIAddress, fabric)
+	if spec.LinkLayer == topology.InfiniBand {
+		rep, err := callForwarder(filepath.Join(n.stateDir, forwarderSock), forwarderRequest{Op: "has", Alias: alias})
+		return rep.Found, err
+	}
+	fab, err := openNamespace(NamespacePath(FabricNamespace(n.cluster, fabric)))
+	if err != nil {
+		return false, err
+	}
+	defer fab.Close()
+	peers, err := linksByAliasPrefix(fab.Handle, alias)
+	return len(peers) > 0, err
 }

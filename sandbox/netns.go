@@ -82,8 +82,9 @@ func listNamespaces(prefix string) ([]string, error) {
 // created into it (netlink.NsFd).
 type nsHandle struct {
 	*netlink.Handle
-	ns   netns.NsHandle
-	path string
+	ns     netns.NsHandle
+	path   string
+	closed bool
 }
 
 // openNamespace returns a netlink handle working in the namespace mounted at path.
@@ -100,7 +101,12 @@ func openNamespace(path string) (*nsHandle, error) {
 	return &nsHandle{Handle: h, ns: ns, path: path}, nil
 }
 
+// Close releases the handle and the namespace fd; it may be called more than once.
 func (h *nsHandle) Close() {
+	if h.closed {
+		return
+	}
+	h.closed = true
 	h.Handle.Close()
 	h.ns.Close()
 }

@@ -444,6 +444,62 @@ var _ = Describe("sandbox", func() {
 		Expect(count()).To(Equal(4))
 	})
 
+	It("returns VF netdevs destroyed with a pod namespace to the host on Reclaim", func() {
+		c := up(cluster, []topology.Node{testNode("n0", 1)}, Options{})
+		n := c.Nodes[0]
+		Expect(n.Netdevs.Reclaim(n.Kernel)).To(BeEmpty())
+		pod := newPod(c, "a")
+		eth, ib := vfsOf(n, "eth0")[0], vfsOf(n, "ib0")[0]
+		attach(n, eth, pod, "10.30.0.1/24")
+		attach(n, ib, pod, "10.31.0.1/24")
+		Expect(afero.Exists(n.Kernel, "/sys/class/net/"+eth.Name)).To(BeFalse())
+		pod.Close() // the last reference: the namespace dies with the links inside
+		Expect(deleteNamespace(NamespacePrefix + cluster + "-pod-a")).To(Succeed())
+		var reclaimed []string
+		Eventually(func() []string {
+			names, err := n.Netdevs.Reclaim(n.Kernel)
+			Expect(err).NotTo(HaveOccurred())
+			reclaimed = append(reclaimed, names...)
+			return reclaimed
+		}).WithTimeout(5 * time.Second).Should(ConsistOf(eth.Name, ib.Name))
+		h := host(n)
+		for _, vf := range []fakesysfs.NetdevSpec{eth, ib} {
+			l, err := h.LinkByName(vf.Name)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(l.Attrs().Alias).To(Equal(Alias(cluster, n.Name, vf.PCIAddress, vf.Fabric)))
+			Expect(afero.Exists(n.Kernel, "/sys/class/net/"+vf.Name)).To(BeTrue())
+		}
+		Expect(n.Netdevs.Reclaim(n.Kernel)).To(BeEmpty())
+	})
+
+	It("keeps InfiniBand netdevs across a forwarder restart", func() {
+		c := up(cluster, []topology.Node{testNode("n0", 2)}, Options{ForwarderCommand: forwarderCommand(cluster)})
+		n := c.Nodes[0]
+		Expect(stopProcess(*c.State.Forwarder)).To(Succeed())
+		vfs := vfsOf(n, "ib0")
+		h := host(n)
+		for _, vf := range vfs {
+			_, err := h.LinkByName(vf.Name)
+			Expect(err).NotTo(HaveOccurred(), "persistent TUN %s gone with its forwarder", vf.Name)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- RunForwarder(ctx, c.Dir, nil, nil) }()
+		DeferCleanup(func() {
+			cancel()
+			Expect(<-done).To(Succeed())
+		})
+		Eventually(func() error {
+			_, err := callForwarder(filepath.Join(c.Dir, forwarderSock), forwarderRequest{Op: "has", Alias: Alias(cluster, n.Name, vfs[1].PCIAddress, "ib0")})
+			return err
+		}).Should(Succeed())
+		a, b := newPod(c, "a"), newPod(c, "b")
+		attach(n, vfs[0], a, "10.40.0.1/24")
+		attach(n, vfs[1], b, "10.40.0.2/24")
+		udpEcho(b)
+		Expect(udpRoundTrip(a, "10.40.0.2", 3*time.Second)).To(Succeed())
+	})
+
 	It("removes the leftovers of a crashed run with GC", func() {
 		dir := stateDir()
 		cmd := exec.Command(os.Args[0])
