@@ -162,3 +162,21 @@ func TestGUIDAllocatorNoCollisions(t *testing.T) {
 		t.Error("a vendor GUID decoded as allocated")
 	}
 }
+
+func FuzzParseIPoIBAddress(f *testing.F) {
+	f.Add([]byte{0x80, 0, 0, 0x48, 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 2, 0xc9, 3, 0, 0xf9, 0xbf, 0xa1})
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ParseIPoIBAddress(b)
+		if err != nil {
+			if len(b) == IPoIBAddrLen {
+				t.Fatalf("20 bytes refused: %v", err)
+			}
+			return
+		}
+		back, err := a.HardwareAddr()
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("round trip %x -> %+v -> %x, %v", b, a, back, err)
+		}
+	})
+}

@@ -446,3 +446,43 @@ func TestSysfsTraces(t *testing.T) {
 	}
 	golden(t, "sysfs-flows", trace.Bytes())
 }
+
+// TestDiscoverLinear: discovery reads each link once and a bounded number of files per device, so its
+// cost grows linearly with the number of functions (upstream scans every virtfn link per VF: O(n²)).
+func TestDiscoverLinear(t *testing.T) {
+	t.Parallel()
+	perDevice := func(numVFs int) (float64, int) {
+		k := kernel(t, "gpu-8rail", func(n *topology.Node) {
+			for i := range n.NICs {
+				for p := range n.NICs[i].Ports {
+					n.NICs[i].Ports[p].NumVFs = numVFs
+				}
+			}
+		})
+		fs := faultfs.New(k)
+		inv, err := sriov.New(fs, nil).Discover()
+		if err != nil {
+			t.Fatal(err)
+		}
+		funcs, vfs := 0, 0
+		for _, pf := range inv.PFs {
+			funcs += 1 + len(pf.VFs)
+			vfs += len(pf.VFs)
+		}
+		c := fs.Counts()
+		// One readlink per virtfn link and one per driver link, nothing more.
+		if c.Readlinks != vfs+funcs {
+			t.Errorf("%d VFs per PF: %d readlinks for %d VFs and %d functions; want exactly %d", numVFs, c.Readlinks, vfs, funcs, vfs+funcs)
+		}
+		return float64(c.Opens+c.Readlinks+c.Stats) / float64(funcs), funcs
+	}
+	small, n1 := perDevice(1)
+	large, n2 := perDevice(8)
+	if n2 < 4*n1/2 {
+		t.Fatalf("scaling too small: %d vs %d functions", n1, n2)
+	}
+	if large > small*1.25 {
+		t.Errorf("operations per function grew from %.1f (%d functions) to %.1f (%d functions): not linear", small, n1, large, n2)
+	}
+	t.Logf("operations per function: %.1f at %d functions, %.1f at %d", small, n1, large, n2)
+}

@@ -21,6 +21,30 @@ type FS struct {
 	writeErr map[string]error
 	hidden   func(name string) bool
 	trace    io.Writer
+	counts   Counts
+}
+
+// Counts are the operations made through the FS.
+type Counts struct {
+	Opens, Readlinks, Stats int
+}
+
+// Counts returns the operations made so far.
+func (f *FS) Counts() Counts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.counts
+}
+
+// Open implements afero.Fs.
+func (f *FS) Open(name string) (afero.File, error) { return f.OpenFile(name, os.O_RDONLY, 0) }
+
+// Stat implements afero.Fs.
+func (f *FS) Stat(name string) (os.FileInfo, error) {
+	f.mu.Lock()
+	f.counts.Stats++
+	f.mu.Unlock()
+	return f.Fs.Stat(name)
 }
 
 // Trace records every write as one line, "write <path> <value>", on w (nil stops).
@@ -69,6 +93,9 @@ func (f *FS) HideLinks(hide func(name string) bool) {
 
 // OpenFile implements afero.Fs.
 func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	f.mu.Lock()
+	f.counts.Opens++
+	f.mu.Unlock()
 	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
 		f.mu.Lock()
 		err := f.writeErr[path.Base(name)]
@@ -88,6 +115,7 @@ func (f *FS) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 func (f *FS) ReadlinkIfPossible(name string) (string, error) {
 	f.mu.Lock()
 	hide := f.hidden
+	f.counts.Readlinks++
 	f.mu.Unlock()
 	if hide != nil && hide(name) {
 		return "", &os.PathError{Op: "readlink", Path: name, Err: syscall.ENOENT}
