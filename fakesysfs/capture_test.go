@@ -194,7 +194,7 @@ func loadCaptures(t *testing.T) []*sysTree {
 			t.Fatal(err)
 		}
 		tree, err := parseCapture(filepath.Base(f), r)
-		r.Close()
+		_ = r.Close() // read-only
 		if err != nil {
 			t.Fatalf("parse %s: %v", f, err)
 		}

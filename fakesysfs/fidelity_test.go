@@ -50,7 +50,7 @@ func TestFidelity(t *testing.T) {
 				t.Fatalf("Create(%s) = %v", name, err)
 			}
 			out := runInNamespace(t, root)
-			want := expectFunctions(k.Node())
+			want := expectFunctions(t, k.Node())
 			checkLspciList(t, out["lspci -D -nn"], want)
 			checkLspciVerbose(t, out["lspci -D -nn -vvv"], want)
 			cas := map[string]string{} // mlx5_N -> BDF, as the tree links them (rdmamap's way)
@@ -120,7 +120,8 @@ type function struct {
 
 // expectFunctions lists every PF and enabled VF of a node (with defaults filled in), independently of
 // the fake kernel's rendering.
-func expectFunctions(n topology.Node) []function {
+func expectFunctions(t *testing.T, n topology.Node) []function {
+	t.Helper()
 	var out []function
 	for _, nic := range n.NICs {
 		m := topology.Models[nic.Model]
@@ -135,7 +136,9 @@ func expectFunctions(n topology.Node) []function {
 				totalVFs: port.TotalVFs, numVFs: port.NumVFs, offset: offset, stride: stride, vfDevice: m.VFDevice, numa: nic.NUMANode}
 			out = append(out, pf)
 			var dom, bus, dev, fn int
-			fmt.Sscanf(pfBDF, "%04x:%02x:%02x.%1x", &dom, &bus, &dev, &fn)
+			if _, err := fmt.Sscanf(pfBDF, "%04x:%02x:%02x.%1x", &dom, &bus, &dev, &fn); err != nil {
+				t.Fatalf("PF address %q: %v", pfBDF, err)
+			}
 			rid := bus<<8 | dev<<3 | fn
 			for v := range port.NumVFs {
 				r := rid + offset + stride*v

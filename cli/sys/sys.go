@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strings"
 	"syscall"
 	"unicode"
 
@@ -137,7 +138,7 @@ func cat(fsys afero.Fs, w io.Writer, p string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s", p, kernelText(err))
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s: %s", p, kernelText(syscall.EISDIR))
 	}
@@ -155,7 +156,7 @@ func write(fsys afero.Fs, p, value string) error {
 		return fmt.Errorf("%s: %s", p, kernelText(err))
 	}
 	if _, err := f.Write([]byte(value)); err != nil {
-		f.Close()
+		_ = f.Close() // the write's error is the one the shell reports
 		return fmt.Errorf("write error: %s", kernelText(err))
 	}
 	if err := f.Close(); err != nil {
@@ -170,10 +171,11 @@ func list(fsys afero.Fs, w io.Writer, p string, long bool) error {
 		return fmt.Errorf("%s: %s", p, kernelText(err))
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	var b strings.Builder
 	for _, e := range entries {
 		name := path.Base(e.Name())
 		if !long {
-			fmt.Fprintln(w, name)
+			b.WriteString(name + "\n")
 			continue
 		}
 		full := path.Join(p, name)
@@ -191,9 +193,10 @@ func list(fsys afero.Fs, w io.Writer, p string, long bool) error {
 				}
 			}
 		}
-		fmt.Fprintln(w, line)
+		b.WriteString(line + "\n")
 	}
-	return nil
+	_, err = io.WriteString(w, b.String())
+	return err
 }
 
 // kernelText is the C library's text for the errno behind err ("Numerical result out of range"), as

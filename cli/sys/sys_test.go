@@ -51,7 +51,7 @@ func readOnlyRoot(t *testing.T) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if sharedDir != "" {
-		os.RemoveAll(sharedDir)
+		_ = os.RemoveAll(sharedDir)
 	}
 	os.Exit(code)
 }

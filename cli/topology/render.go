@@ -116,12 +116,14 @@ func writeSummary(w io.Writer, k *fakesysfs.Kernel, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "rendered node %s into %s (sys/, dev/)\n\n", node.Name, dir)
-	if err := renderTable(w, t); err != nil {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rendered node %s into %s (sys/, dev/)\n\n", node.Name, dir)
+	if err := renderTable(&b, t); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d PFs, %d VFs, %d netdevs, %d RDMA devices, %d /dev/infiniband entries\n", pfs, vfs, netdevs, rdma, len(chars))
-	return nil
+	fmt.Fprintf(&b, "\n%d PFs, %d VFs, %d netdevs, %d RDMA devices, %d /dev/infiniband entries\n", pfs, vfs, netdevs, rdma, len(chars))
+	_, err = io.WriteString(w, b.String())
+	return err
 }
 
 // names lists a directory of the kernel's tree, sorted; a missing directory is empty.

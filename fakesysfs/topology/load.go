@@ -35,7 +35,7 @@ func LoadFile(path string) (Node, error) {
 	if err != nil {
 		return Node{}, fmt.Errorf("load node: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	n, err := Load(f)
 	if err != nil {
 		return Node{}, fmt.Errorf("%s: %w", path, err)
@@ -63,7 +63,7 @@ func LoadClusterFile(path string) (Cluster, []Node, error) {
 	if err != nil {
 		return Cluster{}, nil, fmt.Errorf("load cluster: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	c, err := LoadCluster(f)
 	if err != nil {
 		return Cluster{}, nil, fmt.Errorf("%s: %w", path, err)
