@@ -31,6 +31,9 @@ type Options struct {
 	// caller exits (`vflab sandbox up`); it needs ForwarderCommand. Otherwise the forwarder ends with the
 	// caller and GC treats the run as dead once the caller is.
 	Background bool
+	// InMemoryKernels renders the fake kernels in memory (fakesysfs.New) instead of on disk: only this
+	// process sees them (no OpenNode, no CNI binaries), which is enough for benchmarks of the links.
+	InMemoryKernels bool
 }
 
 // Cluster is a running sandbox built by Up.
@@ -39,8 +42,9 @@ type Cluster struct {
 	Dir   string
 	Nodes []*Node
 
-	logger *slog.Logger
-	fwd    *Forwarder
+	logger   *slog.Logger
+	inMemory bool
+	fwd      *Forwarder
 	stop   context.CancelFunc
 	served chan error
 }
@@ -99,7 +103,7 @@ func Up(ctx context.Context, name string, nodes []topology.Node, opts Options) (
 	if err := writeState(dir, st); err != nil {
 		return nil, fmt.Errorf("sandbox up: %w", err)
 	}
-	c = &Cluster{State: st, Dir: dir, logger: logger}
+	c = &Cluster{State: st, Dir: dir, logger: logger, inMemory: opts.InMemoryKernels}
 	defer func() {
 		if err != nil {
 			err = errors.Join(fmt.Errorf("sandbox up: %w", err), c.Down())
@@ -168,7 +172,12 @@ func (c *Cluster) buildNode(n *Node) error {
 		return err
 	}
 	n.Netdevs = nd
-	if n.Kernel, err = fakesysfs.Create(n.Root, n.Topology, fakesysfs.WithNetdevs(nd)); err != nil {
+	if c.inMemory {
+		n.Kernel, err = fakesysfs.New(n.Topology, fakesysfs.WithNetdevs(nd))
+	} else {
+		n.Kernel, err = fakesysfs.Create(n.Root, n.Topology, fakesysfs.WithNetdevs(nd))
+	}
+	if err != nil {
 		return err
 	}
 	specs, err := n.Kernel.Netdevs()

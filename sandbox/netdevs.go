@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/spf13/afero"
@@ -26,8 +27,9 @@ type Netdevs struct {
 	stateDir      string
 	logger        *slog.Logger
 
-	mu   sync.Mutex
-	host *nsHandle
+	mu    sync.Mutex
+	host  *nsHandle
+	index map[string]int // pci -> ifindex last seen in the host namespace
 }
 
 var _ fakesysfs.Netdevs = (*Netdevs)(nil)
@@ -56,7 +58,7 @@ func NewNetdevs(cfg NetdevsConfig) (*Netdevs, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Netdevs{cluster: cfg.Cluster, node: cfg.Node, nsPath: cfg.Namespace, stateDir: cfg.StateDir, logger: cfg.Logger}, nil
+	return &Netdevs{cluster: cfg.Cluster, node: cfg.Node, nsPath: cfg.Namespace, stateDir: cfg.StateDir, logger: cfg.Logger, index: map[string]int{}}, nil
 }
 
 // handle returns the netlink handle of the host namespace, opened on first use.
@@ -85,16 +87,30 @@ func (n *Netdevs) Close() error {
 	return nil
 }
 
-// link returns the link standing for the netdev of pci in the host namespace, or nil.
+// link returns the link standing for the netdev of pci in the host namespace, or nil. The ifindex seen
+// last is tried first (one request instead of a dump; an ifindex survives renames and, mostly, moves);
+// the alias decides either way.
 func (n *Netdevs) link(pci string) (netlink.Link, error) {
 	h, err := n.handle()
 	if err != nil {
 		return nil, err
 	}
-	links, err := linksByAliasPrefix(h.Handle, aliasOwner(n.cluster, n.node, pci))
+	owner := aliasOwner(n.cluster, n.node, pci)
+	n.mu.Lock()
+	idx, ok := n.index[pci]
+	n.mu.Unlock()
+	if ok {
+		if l, err := h.LinkByIndex(idx); err == nil && strings.HasPrefix(l.Attrs().Alias, owner) {
+			return l, nil
+		}
+	}
+	links, err := linksByAliasPrefix(h.Handle, owner)
 	if err != nil || len(links) == 0 {
 		return nil, err
 	}
+	n.mu.Lock()
+	n.index[pci] = links[0].Attrs().Index
+	n.mu.Unlock()
 	return links[0], nil
 }
 
