@@ -45,8 +45,8 @@ type Cluster struct {
 	logger   *slog.Logger
 	inMemory bool
 	fwd      *Forwarder
-	stop   context.CancelFunc
-	served chan error
+	stop     context.CancelFunc
+	served   chan error
 }
 
 // Node is one simulated node of a Cluster, as seen by the process that built it.
