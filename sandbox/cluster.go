@@ -281,7 +281,7 @@ func (c *Cluster) startForwarder(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("forwarder log: %w", err)
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -329,7 +329,7 @@ func RunForwarder(ctx context.Context, dir string, owner *Process, logger *slog.
 		return err
 	}
 	f := NewForwarder(logger)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if err := f.Scan(st); err != nil && logger != nil {
 		logger.Warn("forwarder: attach existing TUNs", "err", err)
 	}
@@ -450,7 +450,7 @@ func OpenNode(root string, opts ...fakesysfs.Option) (*fakesysfs.Kernel, *Netdev
 	}
 	k, err := fakesysfs.Open(root, append(opts, fakesysfs.WithNetdevs(nd))...)
 	if err != nil {
-		nd.Close()
+		_ = nd.Close()
 		return nil, nil, fmt.Errorf("open sandbox node %s: %w", root, err)
 	}
 	return k, nd, nil

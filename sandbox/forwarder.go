@@ -76,7 +76,7 @@ func (f *Forwarder) Attach(fabric, nsPath, ifname, alias string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.ports[alias]; ok || f.closed {
-		file.Close()
+		_ = file.Close()
 		if f.closed {
 			return errors.New("forwarder closed")
 		}
@@ -154,7 +154,7 @@ func (f *Forwarder) read(p *tunPort, t *fabricTable) {
 			f.detachLocked(p)
 			f.mu.Unlock()
 			if !errors.Is(err, os.ErrClosed) {
-				p.f.Close()
+				_ = p.f.Close()
 				f.logger.Debug("tun gone", "alias", p.alias, "err", err)
 			}
 			return
@@ -275,7 +275,7 @@ type forwarderReply struct {
 
 // Serve answers requests on ln until ctx ends or ln is closed. It closes ln when it returns.
 func (f *Forwarder) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	var conns sync.WaitGroup
 	defer conns.Wait()
@@ -296,7 +296,7 @@ func (f *Forwarder) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (f *Forwarder) serveConn(c net.Conn) {
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	r := bufio.NewReader(c)
 	enc := json.NewEncoder(c)
 	for {
@@ -345,7 +345,7 @@ func callForwarder(sock string, req forwarderRequest) (forwarderReply, error) {
 	if err != nil {
 		return forwarderReply{}, fmt.Errorf("%w at %s: %w", ErrNoForwarder, sock, err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	b, _ := json.Marshal(req)
 	if _, err := c.Write(append(b, '\n')); err != nil {

@@ -113,7 +113,7 @@ func addTUN(node *nsHandle, s linkSpec) error {
 		if err != nil {
 			return err
 		}
-		defer unix.Close(fd)
+		defer func() { _ = unix.Close(fd) }()
 		if err := unix.IoctlSetInt(fd, unix.TUNSETLINK, arphrdInfiniband); err != nil {
 			return fmt.Errorf("tun %s: set link type infiniband: %w", s.Name, err)
 		}
@@ -157,12 +157,12 @@ func openTUN(name string) (int, error) {
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return -1, fmt.Errorf("tun name %q: %w", name, err)
 	}
 	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return -1, fmt.Errorf("tun %s: attach: %w", name, err)
 	}
 	return fd, nil
@@ -181,7 +181,7 @@ func openTUNIn(nsPath, ifname string) (*os.File, error) {
 		return nil, err
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("tun %s: set non-blocking: %w", ifname, err)
 	}
 	return os.NewFile(uintptr(fd), "tun:"+ifname), nil

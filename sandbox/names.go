@@ -61,7 +61,8 @@ func validName(s string) error {
 		return fmt.Errorf("empty name")
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
 			return fmt.Errorf("name %q: only letters, digits, '-', '_' and '.' are allowed", s)
 		}
 	}

@@ -198,7 +198,7 @@ func (n *Netdevs) Added(spec fakesysfs.NetdevSpec) error {
 	}
 	defer fab.Close()
 	if len(spec.Address) == 6 {
-		s.MAC = net.HardwareAddr(spec.Address)
+		s.MAC = spec.Address
 	}
 	return addVeth(h, fab, s)
 }

@@ -25,10 +25,10 @@ func createNamespace(name string) error {
 			errc <- fmt.Errorf("create namespace %s: %w", name, err)
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }()
 		h, err := netns.NewNamed(name)
 		if err == nil {
-			h.Close()
+			_ = h.Close()
 		} else {
 			err = fmt.Errorf("create namespace %s: %w", name, err)
 			// NewNamed leaves the mount point behind when the bind mount fails.
@@ -95,7 +95,7 @@ func openNamespace(path string) (*nsHandle, error) {
 	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		ns.Close()
+		_ = ns.Close()
 		return nil, fmt.Errorf("netlink handle in %s: %w", path, err)
 	}
 	return &nsHandle{Handle: h, ns: ns, path: path}, nil
@@ -108,7 +108,7 @@ func (h *nsHandle) Close() {
 	}
 	h.closed = true
 	h.Handle.Close()
-	h.ns.Close()
+	_ = h.ns.Close()
 }
 
 // linksByAliasPrefix returns the links of the handle's namespace whose alias starts with prefix.

@@ -134,7 +134,7 @@ func runVFSetChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer nd.Close()
+	defer func() { _ = nd.Close() }()
 	c := NewVFConfig(k, nd)
 	pf, err := c.LinkByName(os.Getenv(envPF))
 	if err != nil {

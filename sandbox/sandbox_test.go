@@ -212,7 +212,7 @@ func udpRoundTrip(pod *nsHandle, dst string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	deadline := time.Now().Add(timeout)
 	buf := make([]byte, 64)
 	for time.Now().Before(deadline) {
@@ -358,7 +358,7 @@ var _ = Describe("sandbox", func() {
 				done <- err
 				return
 			}
-			defer nd2.Close()
+			defer func() { _ = nd2.Close() }()
 			vc := NewVFConfig(k2, nd2)
 			pf, err := vc.LinkByName(eth.Name)
 			if err != nil {
@@ -391,7 +391,7 @@ var _ = Describe("sandbox", func() {
 		Expect(vfs[0].Trust).To(Equal(uint32(1)))
 		Expect(vfs[0].MinTxRate).To(Equal(uint32(10)))
 		Expect(vfs[0].MaxTxRate).To(Equal(uint32(100)))
-		Expect(vfs[0].LinkState).To(Equal(uint32(netlink.VF_LINK_STATE_ENABLE)))
+		Expect(vfs[0].LinkState).To(BeEquivalentTo(netlink.VF_LINK_STATE_ENABLE))
 		Expect(vfs[1].Mac).To(Equal(mac))
 		kvfs, err := n.Kernel.VFs(ib.PCIAddress)
 		Expect(err).NotTo(HaveOccurred())
@@ -421,7 +421,7 @@ var _ = Describe("sandbox", func() {
 				if err != nil {
 					return err
 				}
-				defer nd.Close()
+				defer func() { _ = nd.Close() }()
 				return afero.WriteFile(k, "/sys/class/net/"+pf+"/device/sriov_numvfs", []byte(v), 0o644)
 			})).To(Succeed())
 		}
@@ -542,7 +542,7 @@ var _ = Describe("sandbox", func() {
 		inMemoryDown := time.Since(start)
 		figures := fmt.Sprintf("up %s, down %s; with in-memory fake kernels: up %s, down %s", created, removed, inMemory, inMemoryDown)
 		AddReportEntry("2-node 2x8-VF cluster", figures)
-		fmt.Fprintln(GinkgoWriter, "2-node 2x8-VF cluster:", figures)
+		_, _ = fmt.Fprintln(GinkgoWriter, "2-node 2x8-VF cluster:", figures)
 		Expect(created).To(BeNumerically("<", 3*time.Second))
 		Expect(removed).To(BeNumerically("<", 3*time.Second))
 		Expect(inMemory).To(BeNumerically("<", time.Second))

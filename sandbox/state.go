@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -139,5 +138,3 @@ func (p Process) Alive() bool {
 	q, err := processOf(p.PID)
 	return err == nil && q.StartTime == p.StartTime
 }
-
-var errNotSandbox = errors.New("not a sandbox state directory")

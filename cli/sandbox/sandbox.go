@@ -127,7 +127,7 @@ func loadCluster(preset, file string, nodes int, nodesSet bool) (string, []topol
 func printCluster(w io.Writer, c *sbx.Cluster) error {
 	// text/tabwriter rather than go-pretty: go-pretty's dependency go-runewidth is not in go.sum yet.
 	t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(t, "NODE\tNETNS\tROOT\tPFS\tVFS\tFABRICS")
+	_, _ = fmt.Fprintln(t, "NODE\tNETNS\tROOT\tPFS\tVFS\tFABRICS")
 	for _, n := range c.Nodes {
 		specs, err := n.Kernel.Netdevs()
 		if err != nil {
@@ -149,7 +149,7 @@ func printCluster(w io.Writer, c *sbx.Cluster) error {
 			fl = append(fl, f)
 		}
 		sort.Strings(fl)
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\n", n.Name, n.Namespace, n.Root, strings.Join(pfs, " "), vfs, strings.Join(fl, " "))
+		_, _ = fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\n", n.Name, n.Namespace, n.Root, strings.Join(pfs, " "), vfs, strings.Join(fl, " "))
 	}
 	if err := t.Flush(); err != nil {
 		return err
@@ -162,9 +162,9 @@ func printCluster(w io.Writer, c *sbx.Cluster) error {
 		}
 		fabs = append(fabs, fmt.Sprintf("%s (%s, %s)", f.Name, f.LinkLayer, where))
 	}
-	fmt.Fprintf(w, "cluster %s, fabrics: %s\n", c.State.Cluster, strings.Join(fabs, ", "))
+	_, _ = fmt.Fprintf(w, "cluster %s, fabrics: %s\n", c.State.Cluster, strings.Join(fabs, ", "))
 	if c.State.Forwarder != nil {
-		fmt.Fprintf(w, "forwarder pid %d; remove with: vflab sandbox down --state %s\n", c.State.Forwarder.PID, c.Dir)
+		_, _ = fmt.Fprintf(w, "forwarder pid %d; remove with: vflab sandbox down --state %s\n", c.State.Forwarder.PID, c.Dir)
 	}
 	return nil
 }
@@ -194,7 +194,7 @@ func newGC(logger *slog.Logger) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			removed, err := sbx.GC(sbx.GCOptions{Logger: logger})
 			for _, name := range removed {
-				fmt.Fprintln(cmd.OutOrStdout(), "removed", name)
+				_, _ = fmt.Fprintln(cmd.OutOrStdout(), "removed", name)
 			}
 			return err
 		},

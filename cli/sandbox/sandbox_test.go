@@ -74,7 +74,7 @@ func TestUpDown(t *testing.T) {
 	if err != nil {
 		dir = t.TempDir()
 	} else {
-		t.Cleanup(func() { os.RemoveAll(dir) })
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	}
 	name := fmt.Sprintf("cli%d", os.Getpid())
 	t.Cleanup(func() { _ = sbx.Down(dir) })
