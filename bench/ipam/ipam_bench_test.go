@@ -44,8 +44,7 @@ func BenchmarkAllocRate(b *testing.B) {
 func runRate(b *testing.B, sys system, clients int) {
 	ctx := context.Background()
 	b.ReportAllocs()
-	var ids atomic.Int64
-	next := func() string { return fmt.Sprintf("r%d", ids.Add(1)) }
+	next := func() string { return unique("r") } // never reused, or ADD would be idempotent
 	if clients == 1 {
 		c := sys.client(b, 0)
 		defer c.close()

@@ -167,7 +167,8 @@ func newClusterSystem(tb testing.TB, p netip.Prefix) *clusterSystem {
 func (s *clusterSystem) name() string { return "cluster" }
 
 func (s *clusterSystem) open(tb testing.TB, i int) *clusterstore.Store {
-	st, err := clusterstore.New(context.Background(), clusterstore.Config{Endpoints: []string{s.endpoint}, Prefix: s.keys, Node: fmt.Sprintf("node-%d", i)})
+	st, err := clusterstore.New(context.Background(), clusterstore.Config{
+		Endpoints: []string{s.endpoint}, Prefix: s.keys, Node: fmt.Sprintf("node-%d", i), Networks: []ipam.Network{*s.net}})
 	if err != nil {
 		tb.Fatal(err)
 	}

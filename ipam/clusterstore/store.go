@@ -50,6 +50,10 @@ type Config struct {
 	Prefix string
 	// Node names the node this store runs on; it keys the round-robin cursors. Empty shares one cursor.
 	Node string
+	// Networks optionally tells the store the ranges of the networks it will allocate in. A node's
+	// first cursor in such a network then starts at a block picked by hashing the node's name instead of
+	// at the head of the range, so nodes fill different blocks and rarely contend (see spread.go).
+	Networks []ipam.Network
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -78,6 +82,8 @@ type Store struct {
 	cfg     Config
 	log     *slog.Logger
 	timeout time.Duration
+
+	ranges map[string][]ipam.RangeSet // from Config.Networks
 
 	mu    sync.Mutex
 	cache map[string]blockState // block key → last value and ModRevision seen
@@ -118,6 +124,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
+	ranges, err := canonicalRanges(cfg.Networks)
+	if err != nil {
+		return nil, err
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -148,7 +158,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("cluster store: connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
-	return &Store{cli: cli, cfg: cfg, log: logger, timeout: cfg.RequestTimeout, cache: map[string]blockState{}}, nil
+	return &Store{cli: cli, cfg: cfg, log: logger, timeout: cfg.RequestTimeout, ranges: ranges, cache: map[string]blockState{}}, nil
 }
 
 func hasHTTPS(eps []string) bool {
@@ -323,9 +333,11 @@ func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
 	var resp *clientv3.TxnResponse
 	err := s.call(ctx, "load "+network, func(ctx context.Context) error {
 		var err error
+		// Serializable: answered by the member the client talks to, without a quorum round. A stale
+		// answer costs at most a retry (Reserve compares every block it touches).
 		resp, err = s.cli.Txn(ctx).Then(
-			clientv3.OpGet(s.blockPrefix(network), clientv3.WithPrefix()),
-			clientv3.OpGet(s.cursorPrefix(network), clientv3.WithPrefix()),
+			clientv3.OpGet(s.blockPrefix(network), clientv3.WithPrefix(), clientv3.WithSerializable()),
+			clientv3.OpGet(s.cursorPrefix(network), clientv3.WithPrefix(), clientv3.WithSerializable()),
 		).Commit()
 		return err
 	})
@@ -362,6 +374,14 @@ func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
 			return nil, fmt.Errorf("cluster store: cursor %s: %w", kv.Key, err)
 		}
 		st.LastReserved[set] = a
+	}
+	for si, set := range s.ranges[network] {
+		if _, ok := st.LastReserved[si]; ok {
+			continue
+		}
+		if c, ok := seedCursor(s.cfg.Node, network, si, set); ok {
+			st.LastReserved[si] = c
+		}
 	}
 	return st, nil
 }
