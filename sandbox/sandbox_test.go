@@ -439,9 +439,19 @@ var _ = Describe("sandbox", func() {
 				return l.Attrs().OperState
 			}).Should(Equal(netlink.LinkOperState(netlink.OperUp)))
 		}
+		// VFs disabled while a pod holds them vanish from the pod too, as on hardware.
+		pod := newPod(c, "a")
+		attach(n, vfsOf(n, "eth0")[2], pod, "10.50.0.1/24")
+		attach(n, vfsOf(n, "ib0")[1], pod, "10.51.0.1/24")
+		Expect(count()).To(Equal(4 + 3 + 2 - 2))
 		write(eth.Name, "0")
 		write(ib.Name, "0")
 		Expect(count()).To(Equal(4))
+		Eventually(func() []netlink.Link {
+			links, err := linksByAliasPrefix(pod.Handle, aliasPrefix+cluster+":")
+			Expect(err).NotTo(HaveOccurred())
+			return links
+		}).Should(BeEmpty())
 	})
 
 	It("returns VF netdevs destroyed with a pod namespace to the host on Reclaim", func() {
