@@ -99,6 +99,11 @@ func Up(ctx context.Context, name string, nodes []topology.Node, opts Options) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sandbox up: %w", err)
 	}
+	for _, nsName := range namespacesOf(st) {
+		if _, err := os.Stat(NamespacePath(nsName)); err == nil {
+			return nil, fmt.Errorf("sandbox up: cluster name %q is in use: namespace %s exists (another run, or a leftover for `vflab sandbox gc`)", name, NamespacePath(nsName))
+		}
+	}
 	// The state goes first, so that whatever follows can be found by Down and GC after a crash.
 	if err := writeState(dir, st); err != nil {
 		return nil, fmt.Errorf("sandbox up: %w", err)
@@ -382,13 +387,9 @@ func Down(dir string) error {
 	return removeRun(dir, st, nil)
 }
 
-// removeRun removes the run described by st (and extra namespaces found to belong to it).
-func removeRun(dir string, st *State, extra []string) error {
-	var errs error
-	if st.Forwarder != nil {
-		errs = errors.Join(errs, stopProcess(*st.Forwarder))
-	}
-	names := append([]string(nil), extra...)
+// namespacesOf lists the namespaces of a run: nodes, then Ethernet fabrics.
+func namespacesOf(st *State) []string {
+	var names []string
 	for _, n := range st.Nodes {
 		names = append(names, n.Namespace)
 	}
@@ -397,7 +398,21 @@ func removeRun(dir string, st *State, extra []string) error {
 			names = append(names, f.Namespace)
 		}
 	}
+	return names
+}
+
+// removeRun removes the run described by st (and extra namespaces found to belong to it).
+func removeRun(dir string, st *State, extra []string) error {
+	var errs error
+	if st.Forwarder != nil {
+		errs = errors.Join(errs, stopProcess(*st.Forwarder))
+	}
+	names := append(append([]string(nil), extra...), namespacesOf(st)...)
 	for _, name := range names {
+		// A namespace marked by another run (same cluster name, other state directory) is not ours.
+		if mark, err := namespaceStateDir(name); err == nil && mark != "" && mark != dir {
+			continue
+		}
 		errs = errors.Join(errs, deleteNamespace(name))
 	}
 	for _, p := range []string{nodesDir, forwarderSock, forwarderLog, stateFile} {

@@ -510,6 +510,18 @@ var _ = Describe("sandbox", func() {
 		Expect(udpRoundTrip(a, "10.40.0.2", 3*time.Second)).To(Succeed())
 	})
 
+	It("refuses a cluster name in use and leaves the running cluster alone", func() {
+		c := up(cluster, []topology.Node{testNode("n0", 1)}, Options{})
+		_, err := Up(context.Background(), cluster, []topology.Node{testNode("n0", 1)}, Options{StateDir: stateDir()})
+		Expect(err).To(MatchError(ContainSubstring("is in use")))
+		Expect(NamespacePath(c.Nodes[0].Namespace)).To(BeAnExistingFile())
+		_, err = Up(context.Background(), cluster, []topology.Node{testNode("n0", 1)}, Options{StateDir: c.Dir})
+		Expect(err).To(MatchError(ContainSubstring("already holds a sandbox")))
+		_, err = Up(context.Background(), "bad/name", []topology.Node{testNode("n0", 1)}, Options{StateDir: stateDir()})
+		Expect(err).To(MatchError(ContainSubstring(`name "bad/name"`)))
+		Expect(host(c.Nodes[0]).LinkByName(vfsOf(c.Nodes[0], "eth0")[0].Name)).NotTo(BeNil())
+	})
+
 	It("removes the leftovers of a crashed run with GC", func() {
 		dir := stateDir()
 		cmd := exec.Command(os.Args[0])
