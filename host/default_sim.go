@@ -40,7 +40,7 @@ func openSim(root string) (*Machine, error) {
 	if err == nil {
 		return &Machine{
 			FS: k, VFs: sandbox.NewVFConfig(k, nd), Root: root, Simulated: true,
-			closers: []func() error{func() error { nd.Close(); return nil }},
+			closers: []func() error{nd.Close},
 		}, nil
 	}
 	// Not a sandbox node (a kernel made by `vflab sys create`, or a test's): the tree alone.

@@ -31,7 +31,7 @@ func TestDefaultSimulation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	if !m.Simulated || m.Root != dir || m.VFs == nil {
 		t.Errorf("machine = %+v", m)
 	}
@@ -54,7 +54,7 @@ func TestDefaultSimulation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
+	defer func() { _ = ro.Close() }()
 	if ro.VFs != nil {
 		t.Error("OpenRoot returned a VF configuration")
 	}
@@ -71,7 +71,7 @@ func TestDefaultWithoutKernel(t *testing.T) {
 	m, err := host.Default()
 	if err == nil {
 		// Only where a node agent left /run/vflab/root (a simulated node): then it must be usable.
-		defer m.Close()
+		defer func() { _ = m.Close() }()
 		if !m.Simulated {
 			t.Errorf("machine = %+v", m)
 		}

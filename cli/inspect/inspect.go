@@ -129,7 +129,7 @@ func Render(w io.Writer, rep *inventory.Report) {
 		collect(o)
 	}
 	if len(devs) == 0 {
-		fmt.Fprintln(w, "No RDMA devices.")
+		_, _ = fmt.Fprintln(w, "No RDMA devices.")
 		return
 	}
 	r := table.NewWriter()
@@ -153,9 +153,9 @@ func Render(w io.Writer, rep *inventory.Report) {
 	}
 	r.Render()
 	if rep.RDMACM != "" {
-		fmt.Fprintln(w, "rdma_cm:", rep.RDMACM)
+		_, _ = fmt.Fprintln(w, "rdma_cm:", rep.RDMACM)
 	} else {
-		fmt.Fprintln(w, "rdma_cm: not present (/dev/infiniband/rdma_cm)")
+		_, _ = fmt.Fprintln(w, "rdma_cm: not present (/dev/infiniband/rdma_cm)")
 	}
 }
 

@@ -47,7 +47,7 @@ func Open(path string) (*NS, error) {
 	}
 	h, err := netlink.NewHandleAt(fd)
 	if err != nil {
-		fd.Close()
+		_ = fd.Close()
 		return nil, fmt.Errorf("netlink handle in %s: %w", path, err)
 	}
 	return &NS{path: path, fd: fd, h: h}, nil

@@ -53,10 +53,10 @@ func TestConfigureRestoreRoundTrip(t *testing.T) {
 		{"configure-full", "enp59s0f0np0", sriov.VFSettings{
 			MAC:  net.HardwareAddr{0x02, 0, 0, 0, 0, 0x11},
 			VLAN: &sriov.VLAN{ID: 100, QoS: 3}, Spoofchk: ptr(false), Trust: ptr(true),
-			LinkState: ptr(uint32(netlink.VF_LINK_STATE_ENABLE)), Rate: &sriov.Rate{Min: 1000, Max: 10000},
+			LinkState: ptr(netlink.VF_LINK_STATE_ENABLE), Rate: &sriov.Rate{Min: 1000, Max: 10000},
 		}},
 		{"configure-vlan-only", "enp59s0f0np0", sriov.VFSettings{VLAN: &sriov.VLAN{ID: 7, Proto: sriov.VLANProto802_1AD}}},
-		{"configure-ib-state", "ibp59s0f0", sriov.VFSettings{LinkState: ptr(uint32(netlink.VF_LINK_STATE_DISABLE))}},
+		{"configure-ib-state", "ibp59s0f0", sriov.VFSettings{LinkState: ptr(netlink.VF_LINK_STATE_DISABLE)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

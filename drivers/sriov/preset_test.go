@@ -311,7 +311,7 @@ func TestBind(t *testing.T) {
 func TestConfigureOnPresets(t *testing.T) {
 	t.Parallel()
 	on, off := true, false
-	enable := uint32(netlink.VF_LINK_STATE_ENABLE)
+	enable := netlink.VF_LINK_STATE_ENABLE
 	for _, tc := range []struct {
 		name, preset string
 		edit         []func(*topology.Node)

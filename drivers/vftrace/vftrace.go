@@ -33,7 +33,7 @@ func New(inner drivers.VFConfig, w io.Writer, reads bool) *Recorder {
 func (r *Recorder) line(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(r.w, format+"\n", args...)
+	_, _ = fmt.Fprintf(r.w, format+"\n", args...)
 }
 
 func name(l netlink.Link) string {

@@ -114,7 +114,7 @@ func TestRootfsIsReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, err := f.WriteString("x"); !errors.Is(err, syscall.EROFS) {
 		t.Errorf("write through open file: %v", err)
 	}

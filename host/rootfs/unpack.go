@@ -21,7 +21,7 @@ func Unpack(archive, dir string, keep func(name string) bool) error {
 	if err != nil {
 		return fmt.Errorf("unpack: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var r io.Reader = f
 	switch {
 	case strings.HasSuffix(archive, ".gz") || strings.HasSuffix(archive, ".tgz"):
@@ -29,7 +29,7 @@ func Unpack(archive, dir string, keep func(name string) bool) error {
 		if err != nil {
 			return fmt.Errorf("unpack %s: %w", archive, err)
 		}
-		defer gz.Close()
+		defer func() { _ = gz.Close() }()
 		r = gz
 	case strings.HasSuffix(archive, ".bz2"):
 		r = bzip2.NewReader(f)

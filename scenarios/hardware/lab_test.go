@@ -160,7 +160,7 @@ var _ = Describe("a real Mellanox host", Label("hardware"), Ordered, func() {
 		It("configures VF 0 through the PF and restores it exactly", func() {
 			before, err := drv.VFState(pf.Netdevs[0], 0)
 			Expect(err).NotTo(HaveOccurred())
-			enable := uint32(netlink.VF_LINK_STATE_ENABLE)
+			enable := netlink.VF_LINK_STATE_ENABLE
 			s := sriov.VFSettings{LinkState: &enable}
 			if pf.LinkType == sriov.LinkEther {
 				s.MAC = net.HardwareAddr{0x02, 0x76, 0x66, 0x6c, 0x61, 0x62}

@@ -63,7 +63,7 @@ type tracedFile struct {
 func (t *tracedFile) Write(b []byte) (int, error) {
 	t.fs.mu.Lock()
 	if t.fs.trace != nil {
-		fmt.Fprintf(t.fs.trace, "write %s %s\n", t.name, strings.TrimRight(string(b), "\n"))
+		_, _ = fmt.Fprintf(t.fs.trace, "write %s %s\n", t.name, strings.TrimRight(string(b), "\n"))
 	}
 	t.fs.mu.Unlock()
 	return t.File.Write(b)

@@ -66,7 +66,7 @@ func List(fs afero.Fs, p string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	names, err := f.Readdirnames(-1)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
