@@ -253,3 +253,26 @@ func FuzzLoadCluster(f *testing.F) {
 		}
 	})
 }
+
+// TestExamples loads the documented examples in testdata: every field, and a cluster of all sources.
+func TestExamples(t *testing.T) {
+	t.Parallel()
+	n, err := LoadFile(filepath.Join("testdata", "node.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Name != "worker-1" || len(n.NICs) != 2 || n.NICs[0].Ports[0].Fabric != "hdr-a" || !n.OFED || !n.IOMMU {
+		t.Errorf("node.yaml = %+v", n)
+	}
+	_, nodes, err := LoadClusterFile(filepath.Join("testdata", "cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	if want := []string{"gpu-0", "gpu-1", "gpu-2", "gpu-3", "worker-1", "edge"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("cluster.yaml nodes = %v, want %v", names, want)
+	}
+}
