@@ -45,7 +45,7 @@ type Options struct {
 	Inventory          Inventory
 	FS                 afero.Fs      // config and device-info files; default the OS
 	Logger             *slog.Logger  // default discards
-	PollInterval       time.Duration // inventory and config rescans; default 250 ms
+	PollInterval       time.Duration // inventory and config rescans; default 250 ms, stretched to 4 scan durations
 	KubeletInterval    time.Duration // kubelet socket watch; default 100 ms
 }
 
@@ -160,14 +160,30 @@ func (p *Plugin) Start() error {
 	}
 	p.watchKubelet()
 	p.wg.Add(2)
-	go p.loop(p.opts.PollInterval, func() {
+	go p.refreshLoop()
+	go p.loop(p.opts.KubeletInterval, p.watchKubelet)
+	return nil
+}
+
+// refreshLoop rescans every PollInterval, or every 4 scan durations when scans are slower (a node with
+// a thousand VFs), so that polling never takes more than a fifth of a core.
+func (p *Plugin) refreshLoop() {
+	defer p.wg.Done()
+	t := time.NewTimer(p.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
 		p.readPodResources()
 		if err := p.Refresh(); err != nil {
 			p.log.Error("refresh", "err", err)
 		}
-	})
-	go p.loop(p.opts.KubeletInterval, p.watchKubelet)
-	return nil
+		t.Reset(max(p.opts.PollInterval, 4*time.Since(start)))
+	}
 }
 
 func (p *Plugin) loop(every time.Duration, f func()) {

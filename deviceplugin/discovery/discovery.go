@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,17 +17,15 @@ import (
 
 // Inventory scans the machine whose filesystem is rooted at "/" of fs.
 type Inventory struct {
-	fs   afero.Fs
-	pci  *sriov.Driver
-	rdma *ib.Driver
+	fs  afero.Fs
+	pci *sriov.Driver
 }
 
 var _ deviceplugin.Inventory = (*Inventory)(nil)
 
 // New returns an Inventory reading fs (read-only: no VF configuration is needed).
 func New(fs afero.Fs) *Inventory {
-	pci := sriov.New(fs, nil)
-	return &Inventory{fs: fs, pci: pci, rdma: ib.New(fs, nil, pci)}
+	return &Inventory{fs: fs, pci: sriov.New(fs, nil)}
 }
 
 // Scan discovers every VF of every SR-IOV PF.
@@ -46,10 +45,9 @@ func (inv *Inventory) Scan() (deviceplugin.Snapshot, error) {
 		name := first(pf.Netdevs)
 		snap.PFs[pf.Address] = deviceplugin.PF{Address: pf.Address, Name: name, Driver: pf.Driver, NumVFs: pf.NumVFs}
 		pfOper := inv.operstate(pf.Address, name)
-		pfPort := ""
-		if devs, err := inv.rdma.Devices(pf.Address); err == nil && len(devs) > 0 && len(devs[0].Ports) > 0 {
-			pfPort = devs[0].Ports[0].State
-		}
+		var pfd deviceplugin.Device
+		inv.readRDMA(&pfd, path.Join(sriov.PCIDevices, pf.Address))
+		pfPort := pfd.PortState
 		for j := range pf.VFs {
 			vf := &pf.VFs[j]
 			d, err := inv.device(vf, pf, name)
@@ -94,30 +92,54 @@ func (inv *Inventory) device(vf *sriov.VF, pf *sriov.PF, pfName string) (devicep
 	if uios, err := afero.ReadDir(inv.fs, path.Join(dir, "uio")); err == nil && len(uios) > 0 {
 		d.UIO = uios[0].Name()
 	}
-	devs, err := inv.rdma.Devices(vf.Address)
-	if err != nil {
-		return d, err
+	inv.readRDMA(&d, dir)
+	return d, nil
+}
+
+// readRDMA reads what the plugin needs of a function's RDMA devices — names, first port's state, P_Key 0
+// and whether its GUID is set, and the char devices listed under the function (infiniband_verbs,
+// infiniband_mad: exact per function, no ibdev substring matching) — a handful of reads per function
+// instead of drivers/ib's full description (GID and P_Key tables), which the scan does not need.
+func (inv *Inventory) readRDMA(d *deviceplugin.Device, dir string) {
+	names := inv.list(path.Join(dir, "infiniband"))
+	if len(names) == 0 {
+		return
 	}
-	for _, rd := range devs {
-		d.RDMADevices = append(d.RDMADevices, rd.Name)
-		for _, c := range rd.CharDevices {
-			switch c.Kind {
-			case "uverbs":
-				d.Uverbs = append(d.Uverbs, c.Name)
-			case "umad":
-				d.Umad = append(d.Umad, c.Name)
-			case "issm":
-				d.Issm = append(d.Issm, c.Name)
-			}
+	d.RDMADevices = names
+	port := path.Join(dir, "infiniband", names[0], "ports", "1")
+	d.PortState = inv.read(path.Join(port, "state"))
+	d.PKey = inv.read(path.Join(port, "pkeys", "0"))
+	if gid := inv.read(path.Join(port, "gids", "0")); len(gid) == 39 {
+		iface := strings.ReplaceAll(gid[20:], ":", "")
+		d.PortGUIDSet = strings.Trim(iface, "0") != "" && strings.Trim(iface, "f") != ""
+	}
+	for _, n := range inv.list(path.Join(dir, "infiniband_verbs")) {
+		if strings.HasPrefix(n, "uverbs") {
+			d.Uverbs = append(d.Uverbs, n)
 		}
 	}
-	if len(devs) > 0 && len(devs[0].Ports) > 0 {
-		p := devs[0].Ports[0]
-		d.PortState = p.State
-		d.PortGUIDSet = p.PortGUID.Valid()
-		d.PKey = p.PKeys[0]
+	for _, n := range inv.list(path.Join(dir, "infiniband_mad")) {
+		switch {
+		case strings.HasPrefix(n, "umad"):
+			d.Umad = append(d.Umad, n)
+		case strings.HasPrefix(n, "issm"):
+			d.Issm = append(d.Issm, n)
+		}
 	}
-	return d, nil
+}
+
+func (inv *Inventory) list(dir string) []string {
+	f, err := inv.fs.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (inv *Inventory) operstate(bdf, netdev string) string {
