@@ -12,6 +12,9 @@ import (
 
 // GCOptions configures GC.
 type GCOptions struct {
+	// Prefix restricts GC to the namespaces whose name starts with it (default NamespacePrefix, all of
+	// vflab's); it must start with NamespacePrefix. Tests use it to stay within their own clusters.
+	Prefix string
 	Logger *slog.Logger
 }
 
@@ -28,7 +31,14 @@ func GC(opts GCOptions) ([]string, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	names, err := listNamespaces(NamespacePrefix)
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = NamespacePrefix
+	}
+	if !strings.HasPrefix(prefix, NamespacePrefix) {
+		return nil, fmt.Errorf("gc: prefix %q does not start with %q", prefix, NamespacePrefix)
+	}
+	names, err := listNamespaces(prefix)
 	if err != nil {
 		return nil, err
 	}

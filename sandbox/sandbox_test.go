@@ -533,7 +533,10 @@ var _ = Describe("sandbox", func() {
 		Expect(names).NotTo(BeEmpty())
 		// A live run next to it must survive.
 		live := up(newClusterName(), []topology.Node{testNode("n0", 1)}, Options{})
-		removed, err := GC(GCOptions{})
+		// Only this process's clusters: other suites may run next to this one.
+		_, err = GC(GCOptions{Prefix: "not-vflab-"})
+		Expect(err).To(HaveOccurred())
+		removed, err := GC(GCOptions{Prefix: fmt.Sprintf("%st%d-", NamespacePrefix, os.Getpid()%100000)})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(removed).To(ContainElements(names))
 		Expect(filepath.Join(dir, stateFile)).NotTo(BeAnExistingFile())

@@ -187,18 +187,21 @@ func newDown() *cobra.Command {
 }
 
 func newGC(logger *slog.Logger) *cobra.Command {
-	return &cobra.Command{
-		Use:   "gc",
+	var prefix string
+	cmd := &cobra.Command{
+		Use:   "gc [--prefix vflab-CLUSTER-]",
 		Short: "Remove the leftovers of sandbox runs whose owner process is dead (namespaces vflab-*, forwarders, state)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			removed, err := sbx.GC(sbx.GCOptions{Logger: logger})
+			removed, err := sbx.GC(sbx.GCOptions{Prefix: prefix, Logger: logger})
 			for _, name := range removed {
 				_, _ = fmt.Fprintln(cmd.OutOrStdout(), "removed", name)
 			}
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&prefix, "prefix", sbx.NamespacePrefix, "only namespaces whose name starts with this")
+	return cmd
 }
 
 func newForwarder(logger *slog.Logger) *cobra.Command {

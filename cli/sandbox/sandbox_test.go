@@ -94,7 +94,7 @@ func TestUpDown(t *testing.T) {
 	if st.Forwarder == nil || !st.Forwarder.Alive() || st.Owner != *st.Forwarder {
 		t.Fatalf("forwarder %+v, owner %+v: want a live forwarder owning the run", st.Forwarder, st.Owner)
 	}
-	if out, err := run(t, "gc"); err != nil || strings.Contains(out, name) {
+	if out, err := run(t, "gc", "--prefix", "vflab-"+name+"-"); err != nil || strings.Contains(out, name) {
 		t.Errorf("gc removed a live run: %v\n%s", err, out)
 	}
 	namespaces := func() []string {
