@@ -2,6 +2,7 @@ package sriov_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -159,5 +160,38 @@ func TestConfigureErrors(t *testing.T) {
 	stub.RemovePF("enp59s0f0np0")
 	if err := d.RestoreVF(snap); !errors.Is(err, sriov.ErrDeviceGone) {
 		t.Errorf("restore after PF removed: %v; want ErrDeviceGone", err)
+	}
+}
+
+// TestSnapshotJSON: a snapshot survives being stored (the CNI plugin keeps it in its attachment record)
+// and restores from the stored copy.
+func TestSnapshotJSON(t *testing.T) {
+	t.Parallel()
+	stub := vfstub.New()
+	stub.SetPF("enp59s0f0np0", 4)
+	d := sriov.New(afero.NewMemMapFs(), stub)
+	before, _ := stub.VF("enp59s0f0np0", 2)
+	snap, err := d.ConfigureVF("enp59s0f0np0", 2, sriov.VFSettings{
+		MAC: net.HardwareAddr{2, 0, 0, 0, 0, 9}, VLAN: &sriov.VLAN{ID: 9, QoS: 1}, Trust: ptr(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored sriov.Snapshot
+	if err := json.Unmarshal(b, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RestoreVF(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := stub.VF("enp59s0f0np0", 2); sriovState(got) != sriovState(before) {
+		t.Errorf("restored from JSON: %s, want %s", sriovState(got), sriovState(before))
+	}
+	if !strings.Contains(string(b), `"changed":["vlan","mac","trust"]`) {
+		t.Errorf("snapshot JSON: %s", b)
 	}
 }
