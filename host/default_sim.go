@@ -43,7 +43,11 @@ func openSim(root string) (*Machine, error) {
 			closers: []func() error{nd.Close},
 		}, nil
 	}
-	// Not a sandbox node (a kernel made by `vflab sys create`, or a test's): the tree alone.
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	// Not a sandbox node (no node file next to the root: a kernel rendered by `vflab topology render`, or
+	// a test's): the tree alone.
 	k, ferr := fakesysfs.Open(root)
 	if ferr != nil {
 		return nil, fmt.Errorf("host: fake kernel at %s: %w", root, errors.Join(err, ferr))
