@@ -382,7 +382,7 @@ func (p *Plugin) readPodResources() {
 	if err != nil {
 		return
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	resp, err := podresourcesapi.NewPodResourcesListerClient(conn).List(ctx, &podresourcesapi.ListPodResourcesRequest{})
 	if err != nil {
 		p.log.Debug("pod-resources list", "err", err)

@@ -267,7 +267,7 @@ func (s *pool) register(ctx context.Context, kubeletSocket string) error {
 	if err != nil {
 		return fmt.Errorf("register %s: %w", s.name, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_, err = pluginapi.NewRegistrationClient(conn).Register(ctx, &pluginapi.RegisterRequest{
 		Version: pluginapi.Version, Endpoint: filepath.Base(s.socket), ResourceName: s.name,
 		Options: &pluginapi.DevicePluginOptions{GetPreferredAllocationAvailable: true},

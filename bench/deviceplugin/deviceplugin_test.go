@@ -40,7 +40,7 @@ func pool(b *testing.B, n int) (pluginapi.DevicePluginClient, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
 	cfg := filepath.Join(dir, "config.json")
 	if err := os.WriteFile(cfg, []byte(benchConfig), 0o644); err != nil {
 		b.Fatal(err)
@@ -58,7 +58,7 @@ func pool(b *testing.B, n int) (pluginapi.DevicePluginClient, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { conn.Close() })
+	b.Cleanup(func() { _ = conn.Close() })
 	ids := make([]string, len(snap.Devices))
 	for i, d := range snap.Devices {
 		ids[i] = d.PCIAddress

@@ -46,7 +46,7 @@ func run(o deviceplugin.Options) error {
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	o.Inventory = discovery.New(m.FS)
 	p, err := deviceplugin.New(o)
 	if err != nil {

@@ -321,7 +321,7 @@ func (k *Kubelet) registerWatched(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	rc := registerapi.NewRegistrationClient(conn)
