@@ -2,6 +2,7 @@ package fakesysfs
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,7 +28,62 @@ type tx struct {
 	st      *state
 	initial bool // rendering in New/Create: Netdevs.Added is not called
 	dirty   bool
-	err     error // first error of the w* helpers
+	err     error  // first error of the w* helpers
+	stage   *stage // set while a new subtree is built aside (see staged)
+}
+
+// stage maps a subtree being built (final) to where it is built (tmp).
+type stage struct{ final, tmp string }
+
+// at translates a path into the stage, if it lies in the subtree being built.
+func (t *tx) at(name string) (string, bool) {
+	if t.stage == nil {
+		return name, false
+	}
+	if name == t.stage.final {
+		return t.stage.tmp, true
+	}
+	if strings.HasPrefix(name, t.stage.final+"/") {
+		return t.stage.tmp + name[len(t.stage.final):], true
+	}
+	return name, false
+}
+
+func randomName(prefix string) string {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return fmt.Sprintf("%s/%s%d.%x", tmpDir, prefix, os.Getpid(), rnd)
+}
+
+// staged builds the new directory final with fn aside, in the private dir, and renames it into place,
+// so that other processes see the whole directory appear at once (and never a half-written file).
+// While rendering in New/Create nobody can look, and fn writes in place.
+func (t *tx) staged(final string, fn func()) {
+	if t.err != nil {
+		return
+	}
+	if t.initial || t.stage != nil || t.exists(final) {
+		fn()
+		return
+	}
+	tmp := randomName("stage-")
+	t.dirty = true
+	if err := t.fs.Mkdir(tmp, 0o755); err != nil {
+		t.fail(err)
+		return
+	}
+	t.stage = &stage{final: final, tmp: tmp}
+	fn()
+	t.stage = nil
+	if t.err == nil {
+		t.fail(t.fs.MkdirAll(path.Dir(final), 0o755))
+	}
+	if t.err == nil {
+		t.fail(t.fs.Rename(tmp, final))
+	}
+	if t.err != nil {
+		_ = t.fs.RemoveAll(tmp)
+	}
 }
 
 // Table sizes rendered per RDMA port.
@@ -56,6 +112,10 @@ func (t *tx) f(name, content string, mode os.FileMode) {
 		return
 	}
 	t.dirty = true
+	if p, ok := t.at(name); ok {
+		t.fail(writeDirect(t.fs, p, []byte(content), mode))
+		return
+	}
 	if t.initial {
 		// Nobody sees the tree before New/Create return: no need for rename.
 		_ = t.fs.Remove(name)
@@ -71,7 +131,8 @@ func (t *tx) d(name string) {
 		return
 	}
 	t.dirty = true
-	t.fail(t.fs.MkdirAll(name, 0o755))
+	p, _ := t.at(name)
+	t.fail(t.fs.MkdirAll(p, 0o755))
 }
 
 // l makes name a relative link to the absolute target, replacing what was there.
@@ -81,8 +142,24 @@ func (t *tx) l(name, target string) {
 	}
 	rel := kernfsTarget(path.Dir(name), target)
 	t.dirty = true
-	_ = t.fs.Remove(name)
-	t.fail(t.fs.SymlinkIfPossible(rel, name))
+	if p, ok := t.at(name); ok {
+		t.fail(t.fs.SymlinkIfPossible(rel, p))
+		return
+	}
+	if t.initial {
+		t.fail(t.fs.SymlinkIfPossible(rel, name))
+		return
+	}
+	// Replace atomically: make the link aside, rename it over.
+	tmp := randomName("link-")
+	if err := t.fs.SymlinkIfPossible(rel, tmp); err != nil {
+		t.fail(err)
+		return
+	}
+	if err := t.fs.Rename(tmp, name); err != nil {
+		_ = t.fs.Remove(tmp)
+		t.fail(err)
+	}
 }
 
 // kernfsTarget is the relative target sysfs gives a link in dir to target (kernfs_get_target_path):
@@ -111,15 +188,27 @@ func (t *tx) rm(name string) {
 		return
 	}
 	t.dirty = true
-	t.fail(t.fs.RemoveAll(name))
+	p, staged := t.at(name)
+	if !staged && !t.initial {
+		// A directory vanishes at once: moved aside, then deleted.
+		if fi, _, err := t.fs.LstatIfPossible(p); err == nil && fi.IsDir() {
+			trash := randomName("trash-")
+			if err := t.fs.Rename(p, trash); err == nil {
+				p = trash
+			}
+		}
+	}
+	t.fail(t.fs.RemoveAll(p))
 }
 
 func (t *tx) read(name string) (string, error) {
+	name, _ = t.at(name)
 	b, err := afero.ReadFile(t.fs, name)
 	return string(b), err
 }
 
 func (t *tx) exists(name string) bool {
+	name, _ = t.at(name)
 	_, _, err := t.fs.LstatIfPossible(name)
 	return err == nil
 }
@@ -134,6 +223,7 @@ func (t *tx) readInt(name string) (int, error) {
 
 // names lists a directory of the raw tree, sorted; a missing directory is empty.
 func (t *tx) names(dir string) []string {
+	dir, _ = t.at(dir)
 	f, err := t.fs.Open(dir)
 	if err != nil {
 		return nil
@@ -274,101 +364,110 @@ func (t *tx) renderFunction(d device) {
 	dir := d.dir
 	m := d.model()
 	spec := d.spec()
-	t.d(dir)
-	t.f(dir+"/vendor", fmt.Sprintf("0x%04x\n", topology.Vendor), 0o444)
-	t.f(dir+"/device", fmt.Sprintf("0x%04x\n", d.deviceID()), 0o444)
-	t.f(dir+"/subsystem_vendor", fmt.Sprintf("0x%04x\n", topology.Vendor), 0o444)
-	t.f(dir+"/subsystem_device", fmt.Sprintf("0x%04x\n", m.SubsystemDevice), 0o444)
-	t.f(dir+"/revision", "0x00\n", 0o444)
-	t.f(dir+"/class", fmt.Sprintf("0x%06x\n", d.class()), 0o444)
-	t.f(dir+"/modalias", t.modalias(d)+"\n", 0o444)
-	t.f(dir+"/uevent", t.uevent(d, ""), 0o644)
-	t.f(dir+"/numa_node", fmt.Sprintf("%d\n", d.nic.NUMANode), 0o644)
-	list, mask := t.cpus(d.nic.NUMANode)
-	t.f(dir+"/local_cpulist", list+"\n", 0o444)
-	t.f(dir+"/local_cpus", mask+"\n", 0o444)
-	irq := 0
-	if !d.isVF() {
-		irq = t.st.Next.IRQ
-		t.st.Next.IRQ++
-	}
-	t.f(dir+"/irq", fmt.Sprintf("%d\n", irq), 0o444)
-	t.f(dir+"/enable", "0\n", 0o644)
-	t.f(dir+"/driver_override", "(null)\n", 0o644)
-	t.f(dir+"/broken_parity_status", "0\n", 0o644)
-	t.f(dir+"/consistent_dma_mask_bits", "64\n", 0o444)
-	t.f(dir+"/dma_mask_bits", "64\n", 0o444)
-	t.f(dir+"/d3cold_allowed", "1\n", 0o644)
-	t.f(dir+"/msi_bus", "1\n", 0o644)
-	t.f(dir+"/power_state", "D0\n", 0o444)
-	t.f(dir+"/remove", "", 0o200)
-	t.f(dir+"/rescan", "", 0o200)
-	t.f(dir+"/reset", "", 0o200)
-	resetMethod := "flr bus\n"
-	if d.isVF() {
-		resetMethod = "flr\n"
-	}
-	t.f(dir+"/reset_method", resetMethod, 0o644)
-	gen, width := pcieGen(d.nic.Model)
-	t.f(dir+"/current_link_speed", genSpeed[gen]+"\n", 0o444)
-	t.f(dir+"/max_link_speed", genSpeed[gen]+"\n", 0o444)
-	t.f(dir+"/current_link_width", fmt.Sprintf("%d\n", width), 0o444)
-	t.f(dir+"/max_link_width", fmt.Sprintf("%d\n", width), 0o444)
-
-	base := bar0(d)
-	size := uint64(32 << 20)
-	if d.isVF() {
-		size = 1 << 20
-	}
-	var res strings.Builder
-	lines := 13
-	for i := range lines {
-		switch {
-		case i == 0:
-			fmt.Fprintf(&res, "0x%016x 0x%016x 0x%016x\n", base, base+size-1, 0x14220c)
-		case i == 7 && !d.isVF() && spec.TotalVFs > 0:
-			vfBase := base + 0x0800_0000
-			fmt.Fprintf(&res, "0x%016x 0x%016x 0x%016x\n", vfBase, vfBase+uint64(spec.TotalVFs)<<20-1, 0x14220c)
-		default:
-			fmt.Fprintf(&res, "0x%016x 0x%016x 0x%016x\n", 0, 0, 0)
-		}
-	}
-	t.f(dir+"/resource", res.String(), 0o444)
-
-	cfg := pciConfig{
-		vendor: topology.Vendor, device: d.deviceID(), subVendor: topology.Vendor, subDevice: m.SubsystemDevice,
-		class: d.class(), multiFunction: !d.isVF() && len(d.nic.Ports) > 1, bar0: base, linkGen: gen, linkWidth: width,
-	}
-	if !d.isVF() && spec.TotalVFs > 0 {
-		offset, stride := topology.VFOffsetStride(d.nic, d.port)
-		cfg.sriov = &sriovConfig{
-			initialVFs: uint16(spec.TotalVFs), totalVFs: uint16(spec.TotalVFs), offset: uint16(offset),
-			stride: uint16(stride), vfDevice: m.VFDevice, function: uint8(d.port),
-		}
-		t.f(dir+"/sriov_totalvfs", fmt.Sprintf("%d\n", spec.TotalVFs), 0o444)
-		t.f(dir+"/sriov_numvfs", "0\n", 0o644)
-		t.f(dir+"/sriov_offset", fmt.Sprintf("%d\n", offset), 0o444)
-		t.f(dir+"/sriov_stride", fmt.Sprintf("%d\n", stride), 0o444)
-		t.f(dir+"/sriov_vf_device", fmt.Sprintf("%x\n", m.VFDevice), 0o444)
-		t.f(dir+"/sriov_drivers_autoprobe", "1\n", 0o644)
-		t.f(dir+"/sriov_vf_total_msix", "0\n", 0o444)
-	}
-	if d.isVF() {
-		t.f(dir+"/sriov_vf_msix_count", "", 0o200)
-	}
-	t.f(dir+"/config", string(cfg.build()), 0o644)
-	t.l(dir+"/subsystem", "/sys/bus/pci")
-	t.l("/sys/bus/pci/devices/"+d.bdf, dir)
+	group := -1
 	if t.k.node.IOMMU {
-		n := t.st.Next.IOMMUGroup
+		group = t.st.Next.IOMMUGroup
 		t.st.Next.IOMMUGroup++
-		g := fmt.Sprintf("/sys/kernel/iommu_groups/%d", n)
-		t.d(g + "/devices")
-		t.f(g+"/type", "DMA\n", 0o644)
-		t.f(g+"/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n", 0o444)
-		t.l(g+"/devices/"+d.bdf, dir)
-		t.l(dir+"/iommu_group", g)
 	}
+	t.staged(dir, func() {
+		t.d(dir)
+		t.f(dir+"/vendor", fmt.Sprintf("0x%04x\n", topology.Vendor), 0o444)
+		t.f(dir+"/device", fmt.Sprintf("0x%04x\n", d.deviceID()), 0o444)
+		t.f(dir+"/subsystem_vendor", fmt.Sprintf("0x%04x\n", topology.Vendor), 0o444)
+		t.f(dir+"/subsystem_device", fmt.Sprintf("0x%04x\n", m.SubsystemDevice), 0o444)
+		t.f(dir+"/revision", "0x00\n", 0o444)
+		t.f(dir+"/class", fmt.Sprintf("0x%06x\n", d.class()), 0o444)
+		t.f(dir+"/modalias", t.modalias(d)+"\n", 0o444)
+		t.f(dir+"/uevent", t.uevent(d, ""), 0o644)
+		t.f(dir+"/numa_node", fmt.Sprintf("%d\n", d.nic.NUMANode), 0o644)
+		list, mask := t.cpus(d.nic.NUMANode)
+		t.f(dir+"/local_cpulist", list+"\n", 0o444)
+		t.f(dir+"/local_cpus", mask+"\n", 0o444)
+		irq := 0
+		if !d.isVF() {
+			irq = t.st.Next.IRQ
+			t.st.Next.IRQ++
+		}
+		t.f(dir+"/irq", fmt.Sprintf("%d\n", irq), 0o444)
+		t.f(dir+"/enable", "0\n", 0o644)
+		t.f(dir+"/driver_override", "(null)\n", 0o644)
+		t.f(dir+"/broken_parity_status", "0\n", 0o644)
+		t.f(dir+"/consistent_dma_mask_bits", "64\n", 0o444)
+		t.f(dir+"/dma_mask_bits", "64\n", 0o444)
+		t.f(dir+"/d3cold_allowed", "1\n", 0o644)
+		t.f(dir+"/msi_bus", "1\n", 0o644)
+		t.f(dir+"/power_state", "D0\n", 0o444)
+		t.f(dir+"/remove", "", 0o200)
+		t.f(dir+"/rescan", "", 0o200)
+		t.f(dir+"/reset", "", 0o200)
+		resetMethod := "flr bus\n"
+		if d.isVF() {
+			resetMethod = "flr\n"
+		}
+		t.f(dir+"/reset_method", resetMethod, 0o644)
+		gen, width := pcieGen(d.nic.Model)
+		t.f(dir+"/current_link_speed", genSpeed[gen]+"\n", 0o444)
+		t.f(dir+"/max_link_speed", genSpeed[gen]+"\n", 0o444)
+		t.f(dir+"/current_link_width", fmt.Sprintf("%d\n", width), 0o444)
+		t.f(dir+"/max_link_width", fmt.Sprintf("%d\n", width), 0o444)
+
+		base := bar0(d)
+		size := uint64(32 << 20)
+		if d.isVF() {
+			size = 1 << 20
+		}
+		var res strings.Builder
+		lines := 13
+		for i := range lines {
+			switch {
+			case i == 0:
+				fmt.Fprintf(&res, "0x%016x 0x%016x 0x%016x\n", base, base+size-1, 0x14220c)
+			case i == 7 && !d.isVF() && spec.TotalVFs > 0:
+				vfBase := base + 0x0800_0000
+				fmt.Fprintf(&res, "0x%016x 0x%016x 0x%016x\n", vfBase, vfBase+uint64(spec.TotalVFs)<<20-1, 0x14220c)
+			default:
+				fmt.Fprintf(&res, "0x%016x 0x%016x 0x%016x\n", 0, 0, 0)
+			}
+		}
+		t.f(dir+"/resource", res.String(), 0o444)
+
+		cfg := pciConfig{
+			vendor: topology.Vendor, device: d.deviceID(), subVendor: topology.Vendor, subDevice: m.SubsystemDevice,
+			class: d.class(), multiFunction: !d.isVF() && len(d.nic.Ports) > 1, bar0: base, linkGen: gen, linkWidth: width,
+		}
+		if !d.isVF() && spec.TotalVFs > 0 {
+			offset, stride := topology.VFOffsetStride(d.nic, d.port)
+			cfg.sriov = &sriovConfig{
+				initialVFs: uint16(spec.TotalVFs), totalVFs: uint16(spec.TotalVFs), offset: uint16(offset),
+				stride: uint16(stride), vfDevice: m.VFDevice, function: uint8(d.port),
+			}
+			t.f(dir+"/sriov_totalvfs", fmt.Sprintf("%d\n", spec.TotalVFs), 0o444)
+			t.f(dir+"/sriov_numvfs", "0\n", 0o644)
+			t.f(dir+"/sriov_offset", fmt.Sprintf("%d\n", offset), 0o444)
+			t.f(dir+"/sriov_stride", fmt.Sprintf("%d\n", stride), 0o444)
+			t.f(dir+"/sriov_vf_device", fmt.Sprintf("%x\n", m.VFDevice), 0o444)
+			t.f(dir+"/sriov_drivers_autoprobe", "1\n", 0o644)
+			t.f(dir+"/sriov_vf_total_msix", "0\n", 0o444)
+		}
+		if d.isVF() {
+			t.f(dir+"/sriov_vf_msix_count", "", 0o200)
+		}
+		t.f(dir+"/config", string(cfg.build()), 0o644)
+		t.l(dir+"/subsystem", "/sys/bus/pci")
+		if group >= 0 {
+			t.l(dir+"/iommu_group", fmt.Sprintf("/sys/kernel/iommu_groups/%d", group))
+		}
+	})
+	if group >= 0 {
+		g := fmt.Sprintf("/sys/kernel/iommu_groups/%d", group)
+		t.staged(g, func() {
+			t.d(g + "/devices")
+			t.f(g+"/type", "DMA\n", 0o644)
+			t.f(g+"/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n", 0o444)
+			t.l(g+"/devices/"+d.bdf, dir)
+		})
+	}
+	t.l("/sys/bus/pci/devices/"+d.bdf, dir)
 }
 
 // iommuGroup is the IOMMU group number of a present function, or -1.
@@ -576,53 +675,55 @@ func (t *tx) addNetdev(d device) {
 	if !d.isVF() && spec.State == topology.DefaultPortState {
 		oper, carrier = "up", "1"
 	}
-	t.d(dir)
-	if ib {
-		t.f(dir+"/type", "32\n", 0o444)
-		t.f(dir+"/addr_len", "20\n", 0o444)
-		t.f(dir+"/broadcast", "00:ff:ff:ff:ff:12:40:1b:ff:ff:00:00:00:00:00:00:ff:ff:ff:ff\n", 0o444)
-		t.f(dir+"/pkey", "0xffff\n", 0o444)
-		t.f(dir+"/mode", "datagram\n", 0o644)
-		t.f(dir+"/umcast", "0\n", 0o644)
-		t.f(dir+"/create_child", "", 0o200)
-		t.f(dir+"/delete_child", "", 0o200)
-		t.f(dir+"/phys_switch_id", "", 0o444)
-		t.f(dir+"/phys_port_name", "", 0o444)
-	} else {
-		t.f(dir+"/type", "1\n", 0o444)
-		t.f(dir+"/addr_len", "6\n", 0o444)
-		t.f(dir+"/broadcast", "ff:ff:ff:ff:ff:ff\n", 0o444)
-		t.f(dir+"/duplex", "full\n", 0o444)
-		if d.isVF() {
-			t.f(dir+"/phys_port_name", "", 0o444)
+	t.staged(dir, func() {
+		t.d(dir)
+		if ib {
+			t.f(dir+"/type", "32\n", 0o444)
+			t.f(dir+"/addr_len", "20\n", 0o444)
+			t.f(dir+"/broadcast", "00:ff:ff:ff:ff:12:40:1b:ff:ff:00:00:00:00:00:00:ff:ff:ff:ff\n", 0o444)
+			t.f(dir+"/pkey", "0xffff\n", 0o444)
+			t.f(dir+"/mode", "datagram\n", 0o644)
+			t.f(dir+"/umcast", "0\n", 0o644)
+			t.f(dir+"/create_child", "", 0o200)
+			t.f(dir+"/delete_child", "", 0o200)
 			t.f(dir+"/phys_switch_id", "", 0o444)
+			t.f(dir+"/phys_port_name", "", 0o444)
 		} else {
-			t.f(dir+"/phys_port_name", fmt.Sprintf("p%d\n", d.port), 0o444)
-			sys := t.sysImageGUID(d)
-			t.f(dir+"/phys_switch_id", fmt.Sprintf("%02x%02x%02x%02x%02x%02x%02x%02x\n",
-				sys[7], sys[6], sys[5], sys[4], sys[3], sys[2], sys[1], sys[0]), 0o444)
+			t.f(dir+"/type", "1\n", 0o444)
+			t.f(dir+"/addr_len", "6\n", 0o444)
+			t.f(dir+"/broadcast", "ff:ff:ff:ff:ff:ff\n", 0o444)
+			t.f(dir+"/duplex", "full\n", 0o444)
+			if d.isVF() {
+				t.f(dir+"/phys_port_name", "", 0o444)
+				t.f(dir+"/phys_switch_id", "", 0o444)
+			} else {
+				t.f(dir+"/phys_port_name", fmt.Sprintf("p%d\n", d.port), 0o444)
+				sys := t.sysImageGUID(d)
+				t.f(dir+"/phys_switch_id", fmt.Sprintf("%02x%02x%02x%02x%02x%02x%02x%02x\n",
+					sys[7], sys[6], sys[5], sys[4], sys[3], sys[2], sys[1], sys[0]), 0o444)
+			}
 		}
-	}
-	t.f(dir+"/address", addr.String()+"\n", 0o444)
-	t.f(dir+"/addr_assign_type", "0\n", 0o444)
-	t.f(dir+"/mtu", fmt.Sprintf("%d\n", mtu), 0o644)
-	t.f(dir+"/operstate", oper+"\n", 0o444)
-	t.f(dir+"/carrier", carrier+"\n", 0o644)
-	t.f(dir+"/dev_id", "0x0\n", 0o444)
-	t.f(dir+"/dev_port", "0\n", 0o444)
-	t.f(dir+"/ifindex", fmt.Sprintf("%d\n", ifindex), 0o444)
-	t.f(dir+"/iflink", fmt.Sprintf("%d\n", ifindex), 0o444)
-	t.f(dir+"/ifalias", "", 0o644)
-	t.f(dir+"/dormant", "0\n", 0o444)
-	t.f(dir+"/flags", "0x1003\n", 0o644)
-	t.f(dir+"/link_mode", "0\n", 0o644)
-	t.f(dir+"/name_assign_type", "4\n", 0o444)
-	t.f(dir+"/netdev_group", "0\n", 0o644)
-	t.f(dir+"/phys_port_id", "", 0o444)
-	t.f(dir+"/tx_queue_len", "1000\n", 0o644)
-	t.f(dir+"/uevent", fmt.Sprintf("INTERFACE=%s\nIFINDEX=%d\n", name, ifindex), 0o644)
-	t.l(dir+"/device", d.dir)
-	t.l(dir+"/subsystem", "/sys/class/net")
+		t.f(dir+"/address", addr.String()+"\n", 0o444)
+		t.f(dir+"/addr_assign_type", "0\n", 0o444)
+		t.f(dir+"/mtu", fmt.Sprintf("%d\n", mtu), 0o644)
+		t.f(dir+"/operstate", oper+"\n", 0o444)
+		t.f(dir+"/carrier", carrier+"\n", 0o644)
+		t.f(dir+"/dev_id", "0x0\n", 0o444)
+		t.f(dir+"/dev_port", "0\n", 0o444)
+		t.f(dir+"/ifindex", fmt.Sprintf("%d\n", ifindex), 0o444)
+		t.f(dir+"/iflink", fmt.Sprintf("%d\n", ifindex), 0o444)
+		t.f(dir+"/ifalias", "", 0o644)
+		t.f(dir+"/dormant", "0\n", 0o444)
+		t.f(dir+"/flags", "0x1003\n", 0o644)
+		t.f(dir+"/link_mode", "0\n", 0o644)
+		t.f(dir+"/name_assign_type", "4\n", 0o444)
+		t.f(dir+"/netdev_group", "0\n", 0o644)
+		t.f(dir+"/phys_port_id", "", 0o444)
+		t.f(dir+"/tx_queue_len", "1000\n", 0o644)
+		t.f(dir+"/uevent", fmt.Sprintf("INTERFACE=%s\nIFINDEX=%d\n", name, ifindex), 0o644)
+		t.l(dir+"/device", d.dir)
+		t.l(dir+"/subsystem", "/sys/class/net")
+	})
 	t.l("/sys/class/net/"+name, dir)
 	if t.err == nil && !t.initial && t.k.opts.netdevs != nil {
 		ns := NetdevSpec{PCIAddress: d.bdf, Name: name, PF: !d.isVF(), LinkLayer: spec.LinkLayer, Address: addr, MTU: mtu, Fabric: spec.Fabric}
@@ -699,85 +800,87 @@ func (t *tx) addRDMA(d device) {
 	name := fmt.Sprintf("mlx5_%d", n)
 	dir := d.dir + "/infiniband/" + name
 	ib := spec.LinkLayer == topology.InfiniBand
-	t.d(dir)
-	t.f(dir+"/node_type", "1: CA\n", 0o444)
-	t.f(dir+"/node_guid", topology.FormatGUID(t.nodeGUID(d))+"\n", 0o444)
-	t.f(dir+"/sys_image_guid", topology.FormatGUID(t.sysImageGUID(d))+"\n", 0o444)
-	t.f(dir+"/fw_ver", d.nic.FirmwareVersion+"\n", 0o444)
-	hca := m.HCAType
-	if d.isVF() {
-		hca = m.VFHCAType
-	}
-	t.f(dir+"/hca_type", hca+"\n", 0o444)
-	t.f(dir+"/hw_rev", "0\n", 0o444)
-	t.f(dir+"/board_id", d.nic.BoardID+"\n", 0o444)
-	t.f(dir+"/node_desc", fmt.Sprintf("%s %s\n", t.k.node.Name, name), 0o644)
-	t.f(dir+"/fw_pages", "0\n", 0o444)
-	t.f(dir+"/reg_pages", "0\n", 0o444)
-	t.f(dir+"/uevent", fmt.Sprintf("NAME=%s\n", name), 0o644)
-	t.l(dir+"/device", d.dir)
-	t.l(dir+"/subsystem", "/sys/class/infiniband")
+	t.staged(dir, func() {
+		t.d(dir)
+		t.f(dir+"/node_type", "1: CA\n", 0o444)
+		t.f(dir+"/node_guid", topology.FormatGUID(t.nodeGUID(d))+"\n", 0o444)
+		t.f(dir+"/sys_image_guid", topology.FormatGUID(t.sysImageGUID(d))+"\n", 0o444)
+		t.f(dir+"/fw_ver", d.nic.FirmwareVersion+"\n", 0o444)
+		hca := m.HCAType
+		if d.isVF() {
+			hca = m.VFHCAType
+		}
+		t.f(dir+"/hca_type", hca+"\n", 0o444)
+		t.f(dir+"/hw_rev", "0\n", 0o444)
+		t.f(dir+"/board_id", d.nic.BoardID+"\n", 0o444)
+		t.f(dir+"/node_desc", fmt.Sprintf("%s %s\n", t.k.node.Name, name), 0o644)
+		t.f(dir+"/fw_pages", "0\n", 0o444)
+		t.f(dir+"/reg_pages", "0\n", 0o444)
+		t.f(dir+"/uevent", fmt.Sprintf("NAME=%s\n", name), 0o644)
+		t.l(dir+"/device", d.dir)
+		t.l(dir+"/subsystem", "/sys/class/infiniband")
 
-	p := dir + "/ports/1"
-	active := t.portActive(d)
-	pfUp := spec.State == topology.DefaultPortState
-	t.d(p + "/gids")
-	t.d(p + "/pkeys")
-	t.d(p + "/gid_attrs/types")
-	t.d(p + "/gid_attrs/ndevs")
-	state, phys := "1: DOWN", "3: Disabled"
-	if pfUp {
-		phys = "5: LinkUp"
-	}
-	if active {
-		state = "4: ACTIVE"
-	}
-	t.f(p+"/state", state+"\n", 0o444)
-	t.f(p+"/phys_state", phys+"\n", 0o444)
-	t.f(p+"/rate", spec.Rate+"\n", 0o444)
-	t.f(p+"/link_layer", string(spec.LinkLayer)+"\n", 0o444)
-	t.f(p+"/lid_mask_count", "0\n", 0o444)
-	t.f(p+"/sm_sl", "0\n", 0o444)
-	gids := make([]string, gidTableLen)
-	types := make([]string, gidTableLen)
-	ndevs := make([]string, gidTableLen)
-	zero := formatGID(0, nil)
-	for i := range gids {
-		gids[i] = zero
-	}
-	if ib {
-		lid, smLid := "0xffff", "0x0"
+		p := dir + "/ports/1"
+		active := t.portActive(d)
+		pfUp := spec.State == topology.DefaultPortState
+		t.d(p + "/gids")
+		t.d(p + "/pkeys")
+		t.d(p + "/gid_attrs/types")
+		t.d(p + "/gid_attrs/ndevs")
+		state, phys := "1: DOWN", "3: Disabled"
+		if pfUp {
+			phys = "5: LinkUp"
+		}
 		if active {
-			lid, smLid = fmt.Sprintf("0x%x", t.k.portIndex(d)+2), "0x1"
+			state = "4: ACTIVE"
 		}
-		t.f(p+"/lid", lid+"\n", 0o444)
-		t.f(p+"/sm_lid", smLid+"\n", 0o444)
-		t.f(p+"/cap_mask", "0x2659e848\n", 0o444)
-		if g := t.portGUID(d); !isZeroHW(g) {
-			gids[0] = formatGID(0xfe80000000000000, g)
-			types[0] = "IB/RoCE v1"
+		t.f(p+"/state", state+"\n", 0o444)
+		t.f(p+"/phys_state", phys+"\n", 0o444)
+		t.f(p+"/rate", spec.Rate+"\n", 0o444)
+		t.f(p+"/link_layer", string(spec.LinkLayer)+"\n", 0o444)
+		t.f(p+"/lid_mask_count", "0\n", 0o444)
+		t.f(p+"/sm_sl", "0\n", 0o444)
+		gids := make([]string, gidTableLen)
+		types := make([]string, gidTableLen)
+		ndevs := make([]string, gidTableLen)
+		zero := formatGID(0, nil)
+		for i := range gids {
+			gids[i] = zero
 		}
-	} else {
-		t.f(p+"/lid", "0x0\n", 0o444)
-		t.f(p+"/sm_lid", "0x0\n", 0o444)
-		t.f(p+"/cap_mask", "0x04010000\n", 0o444)
-		g := formatGID(0xfe80000000000000, eui64(t.ethAddress(d)))
-		gids[0], gids[1] = g, g
-		types[0], types[1] = "IB/RoCE v1", "RoCE v2"
-		ndevs[0], ndevs[1] = t.netdevName(d), t.netdevName(d)
-	}
-	for i := range gidTableLen {
-		t.f(fmt.Sprintf("%s/gids/%d", p, i), gids[i]+"\n", 0o444)
-		t.f(fmt.Sprintf("%s/gid_attrs/types/%d", p, i), nonEmptyLine(types[i]), 0o444)
-		t.f(fmt.Sprintf("%s/gid_attrs/ndevs/%d", p, i), nonEmptyLine(ndevs[i]), 0o444)
-	}
-	for i := range pkeyTableLen {
-		pk := "0x0000"
-		if i == 0 {
-			pk = "0xffff"
+		if ib {
+			lid, smLid := "0xffff", "0x0"
+			if active {
+				lid, smLid = fmt.Sprintf("0x%x", t.k.portIndex(d)+2), "0x1"
+			}
+			t.f(p+"/lid", lid+"\n", 0o444)
+			t.f(p+"/sm_lid", smLid+"\n", 0o444)
+			t.f(p+"/cap_mask", "0x2659e848\n", 0o444)
+			if g := t.portGUID(d); !isZeroHW(g) {
+				gids[0] = formatGID(0xfe80000000000000, g)
+				types[0] = "IB/RoCE v1"
+			}
+		} else {
+			t.f(p+"/lid", "0x0\n", 0o444)
+			t.f(p+"/sm_lid", "0x0\n", 0o444)
+			t.f(p+"/cap_mask", "0x04010000\n", 0o444)
+			g := formatGID(0xfe80000000000000, eui64(t.ethAddress(d)))
+			gids[0], gids[1] = g, g
+			types[0], types[1] = "IB/RoCE v1", "RoCE v2"
+			ndevs[0], ndevs[1] = t.netdevName(d), t.netdevName(d)
 		}
-		t.f(fmt.Sprintf("%s/pkeys/%d", p, i), pk+"\n", 0o444)
-	}
+		for i := range gidTableLen {
+			t.f(fmt.Sprintf("%s/gids/%d", p, i), gids[i]+"\n", 0o444)
+			t.f(fmt.Sprintf("%s/gid_attrs/types/%d", p, i), nonEmptyLine(types[i]), 0o444)
+			t.f(fmt.Sprintf("%s/gid_attrs/ndevs/%d", p, i), nonEmptyLine(ndevs[i]), 0o444)
+		}
+		for i := range pkeyTableLen {
+			pk := "0x0000"
+			if i == 0 {
+				pk = "0xffff"
+			}
+			t.f(fmt.Sprintf("%s/pkeys/%d", p, i), pk+"\n", 0o444)
+		}
+	})
 	t.l("/sys/class/infiniband/"+name, dir)
 
 	// uverbs
@@ -788,14 +891,13 @@ func (t *tx) addRDMA(d device) {
 	if u >= 32 {
 		major, minor = majorDynamic, u-32
 	}
-	t.charDev(d, "infiniband_verbs", uname, name, major, minor, 0o666, "")
-	t.f(d.dir+"/infiniband_verbs/"+uname+"/abi_version", "1\n", 0o444)
+	t.charDev(d, "infiniband_verbs", uname, name, major, minor, 0o666, "", "1")
 
 	// umad and issm share one index
 	mad := t.st.Next.Umad
 	t.st.Next.Umad++
-	t.charDev(d, "infiniband_mad", fmt.Sprintf("umad%d", mad), name, majorIB, mad, 0o600, "1")
-	t.charDev(d, "infiniband_mad", fmt.Sprintf("issm%d", mad), name, majorIB, minorIssmBase+mad, 0o600, "1")
+	t.charDev(d, "infiniband_mad", fmt.Sprintf("umad%d", mad), name, majorIB, mad, 0o600, "1", "")
+	t.charDev(d, "infiniband_mad", fmt.Sprintf("issm%d", mad), name, majorIB, minorIssmBase+mad, 0o600, "1", "")
 }
 
 func nonEmptyLine(s string) string {
@@ -807,17 +909,22 @@ func nonEmptyLine(s string) string {
 
 // charDev renders one class device of a function (infiniband_verbs/uverbsN, infiniband_mad/umadN...),
 // its class link and its /dev/infiniband node (a regular file naming major:minor).
-func (t *tx) charDev(d device, class, name, ibdev string, major, minor int, mode os.FileMode, port string) {
+func (t *tx) charDev(d device, class, name, ibdev string, major, minor int, mode os.FileMode, port, abi string) {
 	dir := d.dir + "/" + class + "/" + name
-	t.d(dir)
-	t.f(dir+"/ibdev", ibdev+"\n", 0o444)
-	if port != "" {
-		t.f(dir+"/port", port+"\n", 0o444)
-	}
-	t.f(dir+"/dev", fmt.Sprintf("%d:%d\n", major, minor), 0o444)
-	t.f(dir+"/uevent", fmt.Sprintf("MAJOR=%d\nMINOR=%d\nDEVNAME=infiniband/%s\n", major, minor, name), 0o644)
-	t.l(dir+"/device", d.dir)
-	t.l(dir+"/subsystem", "/sys/class/"+class)
+	t.staged(dir, func() {
+		t.d(dir)
+		t.f(dir+"/ibdev", ibdev+"\n", 0o444)
+		if port != "" {
+			t.f(dir+"/port", port+"\n", 0o444)
+		}
+		if abi != "" {
+			t.f(dir+"/abi_version", abi+"\n", 0o444)
+		}
+		t.f(dir+"/dev", fmt.Sprintf("%d:%d\n", major, minor), 0o444)
+		t.f(dir+"/uevent", fmt.Sprintf("MAJOR=%d\nMINOR=%d\nDEVNAME=infiniband/%s\n", major, minor, name), 0o644)
+		t.l(dir+"/device", d.dir)
+		t.l(dir+"/subsystem", "/sys/class/"+class)
+	})
 	t.l("/sys/class/"+class+"/"+name, dir)
 	t.f("/dev/infiniband/"+name, fmt.Sprintf("%d:%d\n", major, minor), mode)
 }
@@ -844,12 +951,14 @@ func (t *tx) renderOFEDVF(pf device, i int, policy string) {
 	if i < len(vfs) {
 		v = vfs[i]
 	}
-	t.d(dir)
-	t.f(dir+"/node", guid8(v.NodeGUID).String()+"\n", 0o644)
-	t.f(dir+"/port", guid8(v.PortGUID).String()+"\n", 0o644)
-	if policy != "" {
-		t.f(dir+"/policy", policy+"\n", 0o644)
-	}
+	t.staged(dir, func() {
+		t.d(dir)
+		t.f(dir+"/node", guid8(v.NodeGUID).String()+"\n", 0o644)
+		t.f(dir+"/port", guid8(v.PortGUID).String()+"\n", 0o644)
+		if policy != "" {
+			t.f(dir+"/policy", policy+"\n", 0o644)
+		}
+	})
 }
 
 // vfAt is VF i of a PF as its sriov_offset and sriov_stride place it.

@@ -288,10 +288,10 @@ func TestBindRules(t *testing.T) {
 			ap := ethPF + "/sriov_drivers_autoprobe"
 			wantErrno(t, write(k, ap, "maybe"), "write", syscall.EINVAL)
 			wantErrno(t, write(k, ap, ""), "write", syscall.EINVAL)
-			for in, want := range map[string]string{"off": "0\n", "on": "1\n", "N": "0\n", "y\n": "1\n", "0": "0\n"} {
-				mustWrite(t, k, ap, in)
-				if got := read(t, k, ap); got != want {
-					t.Errorf("autoprobe %q reads %q, want %q", in, got, want)
+			for _, c := range []struct{ in, want string }{{"off", "0\n"}, {"on", "1\n"}, {"N", "0\n"}, {"y\n", "1\n"}, {"0", "0\n"}} {
+				mustWrite(t, k, ap, c.in)
+				if got := read(t, k, ap); got != c.want {
+					t.Errorf("autoprobe %q reads %q, want %q", c.in, got, c.want)
 				}
 			}
 			mustWrite(t, k, ethPF+"/sriov_numvfs", "0")
