@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/spf13/afero"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 
 	"github.com/vflab/vflab/drivers/ib"
 	"github.com/vflab/vflab/drivers/internal/faultfs"
@@ -260,5 +263,50 @@ func TestSetVFGUIDsErrors(t *testing.T) {
 	_, third := ibVF(t, pci, 1)
 	if _, err := ro.SetVFGUIDs(third.Address, ib.VFGUIDs{Node: 1, Port: 2}); err == nil {
 		t.Error("read-only driver set GUIDs")
+	}
+}
+
+// hookVFs runs after once the port GUID has been set: the test removes the VF there, between the GUID
+// set and the rebind.
+type hookVFs struct {
+	*sandbox.VFConfig
+	after func()
+}
+
+func (h hookVFs) LinkSetVfGUID(pf netlink.Link, vf int, guid net.HardwareAddr, guidType int) error {
+	err := h.VFConfig.LinkSetVfGUID(pf, vf, guid, guidType)
+	if guidType == nl.IFLA_VF_IB_PORT_GUID {
+		h.after()
+	}
+	return err
+}
+
+// TestSetVFGUIDsVanishMidway: the VF disappears after its GUIDs were set and before the rebind.
+func TestSetVFGUIDsVanishMidway(t *testing.T) {
+	t.Parallel()
+	k := kernel(t, "dual-cx6")
+	var victim string
+	vfc := hookVFs{VFConfig: sandbox.NewVFConfig(k, nil), after: func() {
+		if err := k.Update(func(raw afero.Fs) error {
+			link := path.Join(sriov.PCIDevices, victim)
+			target, err := raw.(afero.LinkReader).ReadlinkIfPossible(link)
+			if err != nil {
+				return err
+			}
+			if err := raw.RemoveAll(path.Join(path.Dir(link), target)); err != nil {
+				return err
+			}
+			return raw.Remove(link)
+		}); err != nil {
+			t.Error(err)
+		}
+	}}
+	pci := sriov.New(k, vfc)
+	d := ib.New(k, vfc, pci)
+	_, vf := ibVF(t, pci, 0)
+	victim = vf.Address
+	_, err := d.SetVFGUIDs(vf.Address, ib.VFGUIDs{Node: 0x0242000000000001, Port: 0x0342000000000001})
+	if !errors.Is(err, sriov.ErrDeviceGone) {
+		t.Errorf("VF removed before the rebind: %v; want ErrDeviceGone", err)
 	}
 }
