@@ -73,8 +73,18 @@ var _ = Describe("a single member", func() {
 		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		s, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: GinkgoT().TempDir(), Logger: logger, LogLevel: slog.LevelInfo, UnsafeNoFsync: true})
 		Expect(err).NotTo(HaveOccurred())
+		Expect(buf.String()).To(ContainSubstring("level=INFO"))
 		s.Close()
-		Expect(buf.String()).To(ContainSubstring("closing etcd server"))
+		Expect(buf.String()).NotTo(ContainSubstring("closing etcd server"), "shutdown records are demoted to debug")
+	})
+
+	It("does not report its own shutdown as errors", func(ctx SpecContext) {
+		var buf syncBuffer
+		logger := slog.New(slog.NewTextHandler(&buf, nil))
+		s, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: GinkgoT().TempDir(), Logger: logger, UnsafeNoFsync: true})
+		Expect(err).NotTo(HaveOccurred())
+		s.Close()
+		Expect(buf.String()).NotTo(ContainSubstring("level=ERROR"))
 	})
 
 	It("rejects bad configuration with an error naming it", func(ctx SpecContext) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -71,6 +72,7 @@ type Server struct {
 	etcd      *embed.Etcd
 	clientURL string
 	peerURL   string
+	stopping  *atomic.Bool // demotes etcd's shutdown noise (see newZapLogger)
 	closeOnce sync.Once
 }
 
@@ -172,13 +174,14 @@ func launch(cfg Config, initialCluster, state string) (*Server, error) {
 		ec.ElectionMs = cfg.ElectionMs
 	}
 	ec.LogLevel = zapLevel(cfg.LogLevel.Level()).String()
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(cfg.Logger, zapLevel(cfg.LogLevel.Level())))
+	stopping := new(atomic.Bool)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(cfg.Logger, zapLevel(cfg.LogLevel.Level()), stopping))
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("etcd: start member %q in %s: %w", cfg.Name, cfg.DataDir, err)
 	}
-	return &Server{etcd: e, clientURL: cfg.ListenClientURL, peerURL: cfg.ListenPeerURL}, nil
+	return &Server{etcd: e, clientURL: cfg.ListenClientURL, peerURL: cfg.ListenPeerURL, stopping: stopping}, nil
 }
 
 func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
@@ -205,13 +208,17 @@ func (s *Server) Err() <-chan error { return s.etcd.Err() }
 // Close stops the member gracefully (a leader hands over leadership first) and waits until its listeners
 // and goroutines are gone. It is safe to call more than once.
 func (s *Server) Close() {
-	s.closeOnce.Do(s.etcd.Close)
+	s.closeOnce.Do(func() {
+		s.stopping.Store(true)
+		s.etcd.Close()
+	})
 }
 
 // Kill stops the member abruptly, without coordinating with its peers (as a crash would, minus the loss
 // of unsynced writes), then releases its listeners. It is safe to call more than once, and after Close.
 func (s *Server) Kill() {
 	s.closeOnce.Do(func() {
+		s.stopping.Store(true)
 		s.etcd.Server.HardStop()
 		s.etcd.Close()
 	})
