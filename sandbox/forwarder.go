@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +69,9 @@ func (f *Forwarder) Attach(fabric, nsPath, ifname, alias string) error {
 		return nil
 	}
 	f.mu.Unlock()
+	if err := checkTUN(nsPath, ifname, alias); err != nil {
+		return fmt.Errorf("forwarder: attach %s: %w", alias, err)
+	}
 	file, err := openTUNIn(nsPath, ifname)
 	if err != nil {
 		return fmt.Errorf("forwarder: attach %s: %w", alias, err)
@@ -92,6 +96,30 @@ func (f *Forwarder) Attach(fabric, nsPath, ifname, alias string) error {
 	f.wg.Add(1)
 	go f.read(p, t)
 	f.logger.Debug("attached tun", "alias", alias, "fabric", fabric, "ifname", ifname)
+	return nil
+}
+
+// checkTUN makes sure the forwarder only attaches to a TUN the sandbox made (TUNSETIFF would create a
+// missing one): ifname must be a TUN carrying alias in a vflab namespace.
+func checkTUN(nsPath, ifname, alias string) error {
+	if !strings.HasPrefix(nsPath, NamespacePath(NamespacePrefix)) || strings.Contains(nsPath, "..") {
+		return fmt.Errorf("namespace %s is not a sandbox namespace", nsPath)
+	}
+	if !strings.HasPrefix(alias, aliasPrefix) {
+		return fmt.Errorf("alias %q is not a sandbox alias", alias)
+	}
+	h, err := openNamespace(nsPath)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("tun %s in %s: %w", ifname, nsPath, err)
+	}
+	if !isTUN(l) || l.Attrs().Alias != alias {
+		return fmt.Errorf("%s in %s is not the sandbox TUN %s", ifname, nsPath, alias)
+	}
 	return nil
 }
 
@@ -368,6 +396,11 @@ func listenForwarder(sock string) (net.Listener, error) {
 	}
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
+		return nil, fmt.Errorf("forwarder socket: %w", err)
+	}
+	// Only the run's owner (root, or root of the test's user namespace) may ask for TUNs.
+	if err := os.Chmod(sock, 0o600); err != nil {
+		_ = ln.Close()
 		return nil, fmt.Errorf("forwarder socket: %w", err)
 	}
 	return ln, nil

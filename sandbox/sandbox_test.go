@@ -522,6 +522,30 @@ var _ = Describe("sandbox", func() {
 		Expect(host(c.Nodes[0]).LinkByName(vfsOf(c.Nodes[0], "eth0")[0].Name)).NotTo(BeNil())
 	})
 
+	It("lets the forwarder attach only TUNs the sandbox made", func() {
+		c := up(cluster, []topology.Node{testNode("n0", 1)}, Options{})
+		n := c.Nodes[0]
+		sock := filepath.Join(c.Dir, forwarderSock)
+		fi, err := os.Stat(sock)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fi.Mode().Perm()).To(Equal(os.FileMode(0o600)))
+		eth, ib := vfsOf(n, "eth0")[0], vfsOf(n, "ib0")[0]
+		for _, req := range []forwarderRequest{
+			{Op: "attach", Fabric: "ib0", NS: "/proc/self/ns/net", Ifname: "evil0", Alias: Alias(cluster, n.Name, "x", "ib0")},
+			{Op: "attach", Fabric: "ib0", NS: n.NamespacePath(), Ifname: "evil0", Alias: Alias(cluster, n.Name, "x", "ib0")},
+			{Op: "attach", Fabric: "ib0", NS: n.NamespacePath(), Ifname: eth.Name, Alias: Alias(cluster, n.Name, eth.PCIAddress, "eth0")},
+			{Op: "attach", Fabric: "ib0", NS: n.NamespacePath(), Ifname: ib.Name, Alias: "not-vflab"},
+			{Op: "bogus"},
+		} {
+			_, err := callForwarder(sock, req)
+			Expect(err).To(HaveOccurred(), "%+v", req)
+		}
+		_, err = host(n).LinkByName("evil0")
+		Expect(err).To(HaveOccurred(), "the forwarder created a TUN")
+		_, err = callForwarder(sock, forwarderRequest{Op: "attach", Fabric: "ib0", NS: n.NamespacePath(), Ifname: ib.Name, Alias: Alias(cluster, n.Name, ib.PCIAddress, "ib0")})
+		Expect(err).NotTo(HaveOccurred(), "attaching again is a no-op")
+	})
+
 	It("removes the leftovers of a crashed run with GC", func() {
 		dir := stateDir()
 		cmd := exec.Command(os.Args[0])
