@@ -230,6 +230,22 @@ func TestSetNumVFsErrors(t *testing.T) {
 	if err := d.SetNumVFs(ctx, pf, 3); err != nil {
 		t.Errorf("after the faults: %v", err)
 	}
+
+	// The PF is unplugged while SetNumVFs waits for its VFs.
+	fs.HideLinks(func(name string) bool { return strings.Contains(name, "/virtfn") })
+	long := sriov.New(fs, nil, sriov.WithWait(10*time.Second, time.Millisecond))
+	done := make(chan error, 1)
+	go func() { done <- long.SetNumVFs(ctx, pf, 1) }()
+	time.Sleep(30 * time.Millisecond)
+	removeDevice(t, k, pf)
+	select {
+	case err := <-done:
+		if !errors.Is(err, sriov.ErrDeviceGone) {
+			t.Errorf("PF unplugged during the wait: %v; want ErrDeviceGone", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("SetNumVFs kept waiting for an unplugged PF")
+	}
 }
 
 func TestBind(t *testing.T) {
