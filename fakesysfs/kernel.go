@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ const (
 	stateFile = StateDir + "/state.json"
 	lockFile  = StateDir + "/lock"
 	tmpDir    = StateDir + "/tmp"
+	busyFile  = StateDir + "/busy"
 )
 
 // Option configures a Kernel.
@@ -183,7 +185,8 @@ func (k *Kernel) Node() topology.Node { return k.node }
 func (k *Kernel) Root() string { return k.root }
 
 // Update runs fn under the kernel-wide lock with the raw filesystem: writes through raw have no
-// kernel semantics (tests use it to stage broken or unusual trees).
+// kernel semantics (tests use it to stage broken or unusual trees). fn may read the kernel (its
+// filesystem, VFs, Netdevs) but must not call Update, UpdateVF or write through it: the lock is held.
 func (k *Kernel) Update(fn func(raw afero.Fs) error) error {
 	return k.mutate(func(t *tx) error { return fn(k.raw) })
 }
@@ -237,9 +240,30 @@ func (k *Kernel) mutate(fn func(t *tx) error) error {
 		return err
 	}
 	t := &tx{k: k, fs: k.raw, st: st}
+	if k.lock != nil {
+		// The busy mark lives while a process holds the lock: finding it means the last holder died
+		// in the middle of a change, and the tree needs repair before anyone builds on it.
+		if _, _, err := k.raw.LstatIfPossible(busyFile); err == nil {
+			k.opts.logger.Warn("fake kernel: a writer died mid-change, repairing", "root", k.root)
+			if err := t.repair(); err != nil {
+				return fmt.Errorf("repair kernel: %w", err)
+			}
+			if err := saveState(k.raw, st); err != nil {
+				return err
+			}
+		}
+		if err := writeDirect(k.raw, busyFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
 	ferr := fn(t)
 	if t.dirty || ferr == nil {
 		if err := saveState(k.raw, st); err != nil {
+			return errors.Join(ferr, err)
+		}
+	}
+	if k.lock != nil {
+		if err := k.raw.Remove(busyFile); err != nil {
 			return errors.Join(ferr, err)
 		}
 	}

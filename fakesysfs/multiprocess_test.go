@@ -3,6 +3,7 @@ package fakesysfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 )
@@ -18,7 +20,19 @@ import (
 // childEnv makes the test binary act as one more process of a node (see TestMain).
 const childEnv = "FAKESYSFS_TEST_CHILD_ROOT"
 
+// crashEnv makes the test binary a process that dies in the middle of enabling VFs (see TestCrash).
+const crashEnv = "FAKESYSFS_TEST_CRASH_ROOT"
+
 func TestMain(m *testing.M) {
+	if root := os.Getenv(crashEnv); root != "" {
+		k, err := Open(root, WithProbeDelay(100*time.Millisecond))
+		if err == nil {
+			fmt.Println("enabling")
+			err = write(k, ethPF+"/sriov_numvfs", "8") // killed before it completes
+		}
+		fmt.Fprintln(os.Stderr, "not killed:", err)
+		os.Exit(1)
+	}
 	if root := os.Getenv(childEnv); root != "" {
 		if err := churn(root, "child", 10); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -115,6 +129,53 @@ func TestMultiProcess(t *testing.T) {
 	if names, _ := os.ReadDir(path.Join(root, tmpDir)); len(names) != 0 {
 		t.Errorf("%d temporary files left", len(names))
 	}
+}
+
+// TestCrash kills a process in the middle of enabling VFs (it holds the lock, half the VFs exist);
+// the next writer finds the busy mark, repairs the tree, and goes on.
+func TestCrash(t *testing.T) {
+	t.Parallel()
+	root := tempRoot(t)
+	k, err := Create(root, preset(t, "laptop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, k, ethPF+"/sriov_numvfs", "0")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashEnv+"="+root)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 9)
+	if _, err := io.ReadFull(stdout, buf); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	// Wait until some VFs exist, then kill the writer.
+	deadline := time.Now().Add(10 * time.Second)
+	for !exists(k, ethPF+"/virtfn1") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if !exists(k, ethPF+"/virtfn1") || read(t, k, ethPF+"/sriov_numvfs") != "0\n" {
+		t.Fatalf("the child was not caught mid-change (numvfs %q)", read(t, k, ethPF+"/sriov_numvfs"))
+	}
+	// Any next change repairs first.
+	mustWrite(t, k, ibPF+"/sriov_numvfs", "0")
+	checkConsistent(t, k)
+	if exists(k, ethPF+"/virtfn0") {
+		t.Errorf("half-enabled VFs survive the repair")
+	}
+	mustWrite(t, k, ethPF+"/sriov_numvfs", "2")
+	checkConsistent(t, k)
 }
 
 // checkConsistent checks the invariants every kernel state must keep.
