@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -15,3 +17,11 @@ func TestDevicePlugin(t *testing.T) {
 	SetDefaultEventuallyTimeout(10 * time.Second)
 	RunSpecs(t, "Device plugin")
 }
+
+var _ = SynchronizedBeforeSuite(func() {}, func() {
+	ignore := goleak.IgnoreCurrent()
+	DeferCleanup(func() {
+		// Every server, stream, loop and connection of every spec is gone.
+		Expect(goleak.Find(ignore)).To(Succeed())
+	})
+})

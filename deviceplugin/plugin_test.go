@@ -383,6 +383,18 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			Expect(e.kubelet.Counts(ib)).To(Equal(kubelettest.Counts{Capacity: 6}), "kubelet marks the devices of a gone plugin unhealthy")
 		})
 
+		It("recreates a socket that vanished and registers it again", func() {
+			e.startPlugin()
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
+			sock := filepath.Join(e.dpDir, "nvidia.com_mlnx_ib.sock")
+			Expect(os.Remove(sock)).To(Succeed())
+			Eventually(sock, time.Second, 10*time.Millisecond).Should(BeAnExistingFile())
+			Eventually(func() error {
+				_, _, err := e.kubelet.Allocate(ctx, pod("a"), "c", ib, 1)
+				return err
+			}).Should(Succeed(), "kubelet reaches the plugin on its new socket")
+		})
+
 		It("survives a failing scan and recovers", func() {
 			e.startPlugin()
 			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
@@ -398,6 +410,16 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 
 	Context("plugin-watcher registration (plugins_registry)", func() {
 		BeforeEach(func() { e = newEnv(baseConfig, true) })
+
+		It("is found again by the watcher after a kubelet restart", func() {
+			e.startPlugin()
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
+			_, _, err := e.kubelet.Allocate(ctx, pod("a"), "c", ib, 1)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(e.kubelet.Restart()).To(Succeed())
+			Eventually(func() bool { return e.kubelet.Connected(ib) }, time.Second, 10*time.Millisecond).Should(BeTrue())
+			Eventually(e.counts(ib)).Should(Equal(kubelettest.Counts{Capacity: 6, Allocatable: 6, Allocated: 1}))
+		})
 
 		It("puts its sockets in plugins_registry and is registered by the watcher", func() {
 			e.startPlugin()
