@@ -211,10 +211,14 @@ func (p *Plugin) Stop() {
 		p.mu.Unlock()
 		p.wg.Wait()
 		p.mu.Lock()
+		pools := make([]*pool, 0, len(p.pools))
 		for _, s := range p.pools {
-			s.stop()
+			pools = append(pools, s)
 		}
 		p.mu.Unlock()
+		for _, s := range pools { // outside p.mu: stopping waits for handlers, and Allocate takes p.mu
+			s.stop()
+		}
 		p.cleanDevInfo()
 	})
 }
@@ -236,6 +240,13 @@ func (p *Plugin) Refresh() error {
 		return fmt.Errorf("device plugin: scan: %w", err)
 	}
 	p.log.Debug("scanned", "devices", len(snap.Devices), "took", time.Since(start))
+	var removed []*pool
+	defer func() {
+		// Outside p.mu: stopping a server waits for its handlers, and Allocate takes p.mu.
+		for _, s := range removed {
+			s.stop()
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	held := make(map[string]string, len(p.allocated))
@@ -265,7 +276,7 @@ func (p *Plugin) Refresh() error {
 	for name, s := range p.pools {
 		if _, ok := assigned[name]; !ok {
 			p.log.Info("pool removed from config", "resource", name)
-			s.stop()
+			removed = append(removed, s)
 			delete(p.pools, name)
 			delete(p.regs, name)
 		}
