@@ -333,35 +333,41 @@ func (f *Forwarder) serveConn(c net.Conn) {
 		if err != nil {
 			return
 		}
-		var req forwarderRequest
-		var rep forwarderReply
-		if err := json.Unmarshal(line, &req); err != nil {
-			rep.Error = fmt.Sprintf("bad request: %v", err)
-		} else {
-			switch req.Op {
-			case "attach":
-				if err := f.Attach(req.Fabric, req.NS, req.Ifname, req.Alias); err != nil {
-					rep.Error = err.Error()
-				}
-			case "delete":
-				found, err := f.Delete(req.Alias)
-				rep.Found = found
-				if err != nil {
-					rep.Error = err.Error()
-				}
-			case "has":
-				f.mu.Lock()
-				_, rep.Found = f.ports[req.Alias]
-				f.mu.Unlock()
-			case "ping":
-			default:
-				rep.Error = fmt.Sprintf("unknown op %q", req.Op)
-			}
-		}
+		rep := f.handle(line)
 		if err := enc.Encode(rep); err != nil {
 			return
 		}
 	}
+}
+
+// handle answers one request line.
+func (f *Forwarder) handle(line []byte) forwarderReply {
+	var req forwarderRequest
+	var rep forwarderReply
+	if err := json.Unmarshal(line, &req); err != nil {
+		rep.Error = fmt.Sprintf("bad request: %v", err)
+		return rep
+	}
+	switch req.Op {
+	case "attach":
+		if err := f.Attach(req.Fabric, req.NS, req.Ifname, req.Alias); err != nil {
+			rep.Error = err.Error()
+		}
+	case "delete":
+		found, err := f.Delete(req.Alias)
+		rep.Found = found
+		if err != nil {
+			rep.Error = err.Error()
+		}
+	case "has":
+		f.mu.Lock()
+		_, rep.Found = f.ports[req.Alias]
+		f.mu.Unlock()
+	case "ping":
+	default:
+		rep.Error = fmt.Sprintf("unknown op %q", req.Op)
+	}
+	return rep
 }
 
 // ErrNoForwarder is returned by forwarder clients when no forwarder listens on the socket.

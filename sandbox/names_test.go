@@ -106,3 +106,22 @@ func FuzzIPAddrs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzForwarderRequest: any process of the node may write to the forwarder's socket.
+func FuzzForwarderRequest(f *testing.F) {
+	f.Add([]byte(`{"op":"ping"}`))
+	f.Add([]byte(`{"op":"has","alias":"vflab:c:n:0000:3b:00.2:ib0"}`))
+	f.Add([]byte(`{"op":"delete","alias":"x"}`))
+	f.Add([]byte(`{"op":"attach","ns":"/proc/self/ns/net","ifname":"x","alias":"vflab:x"}`))
+	f.Add([]byte(`{"op":`))
+	fwd := NewForwarder(nil)
+	f.Fuzz(func(t *testing.T, line []byte) {
+		rep := fwd.handle(line)
+		if rep.Found {
+			t.Errorf("found a port in an empty forwarder: %q", line)
+		}
+		if len(fwd.Attached()) != 0 {
+			t.Fatalf("%q attached a TUN", line)
+		}
+	})
+}
