@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+	podresourcesapi "k8s.io/kubelet/pkg/apis/podresources/v1"
 
 	"github.com/vflab/vflab/deviceplugin"
 	"github.com/vflab/vflab/deviceplugin/inventorytest"
@@ -223,6 +224,33 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			_, err := e.client(e.dpDir, ib).Allocate(ctx, &pluginapi.AllocateRequest{
 				ContainerRequests: []*pluginapi.ContainerAllocateRequest{{DevicesIds: []string{"0000:3b:00.2"}}}})
 			Expect(err).NotTo(HaveOccurred())
+		})
+
+		It("reports allocations through the pod-resources API", func() {
+			e.startPlugin()
+			Eventually(e.kubelet.Resources).Should(HaveLen(3))
+			ibIDs, _, err := e.kubelet.Allocate(ctx, pod("a"), "main", ib, 2)
+			Expect(err).NotTo(HaveOccurred())
+			ethIDs, _, err := e.kubelet.Allocate(ctx, pod("a"), "side", eth, 1)
+			Expect(err).NotTo(HaveOccurred())
+			conn, err := grpc.NewClient("unix://"+e.podResources, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(conn.Close)
+			resp, err := podresourcesapi.NewPodResourcesListerClient(conn).List(ctx, &podresourcesapi.ListPodResourcesRequest{})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.PodResources).To(HaveLen(1))
+			pr := resp.PodResources[0]
+			Expect(pr.Namespace + "/" + pr.Name).To(Equal("default/a"))
+			Expect(pr.Containers).To(HaveLen(2))
+			Expect(pr.Containers[0].Name).To(Equal("main"))
+			Expect(pr.Containers[0].Devices[0].ResourceName).To(Equal(ib))
+			Expect(pr.Containers[0].Devices[0].DeviceIds).To(ConsistOf(ibIDs))
+			Expect(pr.Containers[1].Devices[0].ResourceName).To(Equal(eth))
+			Expect(pr.Containers[1].Devices[0].DeviceIds).To(Equal(ethIDs))
+			e.kubelet.Release(pod("a"))
+			resp, err = podresourcesapi.NewPodResourcesListerClient(conn).List(ctx, &podresourcesapi.ListPodResourcesRequest{})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.PodResources).To(BeEmpty())
 		})
 
 		It("refuses unknown device IDs with a clear gRPC error", func() {
