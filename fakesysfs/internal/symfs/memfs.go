@@ -2,7 +2,6 @@ package symfs
 
 import (
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +22,7 @@ type memNode struct {
 	target string // symlink target, as stored
 	link   bool
 	dir    bool
+	kids   map[string]*memNode // a directory's entries by name
 }
 
 var _ FS = (*MemFs)(nil)
@@ -31,7 +31,7 @@ var _ FS = (*MemFs)(nil)
 func NewMemFs() *MemFs {
 	root := mem.CreateDir("/")
 	mem.SetMode(root, os.ModeDir|0o755)
-	return &MemFs{nodes: map[string]*memNode{"/": {fd: root, dir: true}}}
+	return &MemFs{nodes: map[string]*memNode{"/": {fd: root, dir: true, kids: map[string]*memNode{}}}}
 }
 
 func (m *MemFs) lookup(real string) (kind, string, error) {
@@ -82,6 +82,10 @@ func (m *MemFs) addLocked(parent, base string, n *memNode) {
 	mem.ChangeFileName(n.fd, full)
 	mem.AddToMemDir(p.fd, n.fd)
 	m.nodes[full] = n
+	p.kids[base] = n
+	if n.dir && n.kids == nil {
+		n.kids = map[string]*memNode{}
+	}
 	mem.SetModTime(p.fd, time.Now())
 }
 
@@ -215,19 +219,33 @@ func (m *MemFs) Remove(name string) error {
 }
 
 func (m *MemFs) hasChildrenLocked(dir string) bool {
-	prefix := dir + "/"
-	for p := range m.nodes {
-		if strings.HasPrefix(p, prefix) {
-			return true
+	return len(m.nodes[dir].kids) > 0
+}
+
+// subtreeLocked lists the paths below dir, parents before children.
+func (m *MemFs) subtreeLocked(dir string) []string {
+	var out []string
+	var walk func(p string, n *memNode)
+	walk = func(p string, n *memNode) {
+		for name, c := range n.kids {
+			cp := join(p, name)
+			out = append(out, cp)
+			if c.dir {
+				walk(cp, c)
+			}
 		}
 	}
-	return false
+	walk(dir, m.nodes[dir])
+	return out
 }
 
 func (m *MemFs) unlinkLocked(parent, full string, n *memNode) {
-	mem.RemoveFromMemDir(m.nodes[parent].fd, n.fd)
+	p := m.nodes[parent]
+	mem.RemoveFromMemDir(p.fd, n.fd)
 	delete(m.nodes, full)
-	mem.SetModTime(m.nodes[parent].fd, time.Now())
+	_, base := parentAndBase(full)
+	delete(p.kids, base)
+	mem.SetModTime(p.fd, time.Now())
 }
 
 // RemoveAll implements afero.Fs.
@@ -247,17 +265,10 @@ func (m *MemFs) RemoveAll(name string) error {
 		return nil
 	}
 	if !n.link && n.dir {
-		prefix := full + "/"
-		var sub []string
-		for p := range m.nodes {
-			if strings.HasPrefix(p, prefix) {
-				sub = append(sub, p)
-			}
-		}
-		sort.Sort(sort.Reverse(sort.StringSlice(sub)))
-		for _, p := range sub {
-			pp, _ := parentAndBase(p)
-			m.unlinkLocked(pp, p, m.nodes[p])
+		sub := m.subtreeLocked(full)
+		for i := len(sub) - 1; i >= 0; i-- {
+			pp, _ := parentAndBase(sub[i])
+			m.unlinkLocked(pp, sub[i], m.nodes[sub[i]])
 		}
 	}
 	m.unlinkLocked(parent, full, n)
@@ -302,18 +313,23 @@ func (m *MemFs) Rename(oldname, newname string) error {
 	}
 	m.unlinkLocked(op, oldFull, n)
 	if isDir {
-		prefix := oldFull + "/"
-		moved := map[string]*memNode{}
-		for p, c := range m.nodes {
-			if strings.HasPrefix(p, prefix) {
-				moved[newFull+"/"+strings.TrimPrefix(p, prefix)] = c
-				delete(m.nodes, p)
+		// The subtree keeps its nodes (and kids maps); the path index and the names change. mem's
+		// directory maps are keyed by full name: re-register each entry under its new one.
+		var walk func(oldDir, newDir string, d *memNode)
+		walk = func(oldDir, newDir string, d *memNode) {
+			for name, c := range d.kids {
+				op, np := join(oldDir, name), join(newDir, name)
+				delete(m.nodes, op)
+				mem.RemoveFromMemDir(d.fd, c.fd)
+				mem.ChangeFileName(c.fd, np)
+				mem.AddToMemDir(d.fd, c.fd)
+				m.nodes[np] = c
+				if c.dir {
+					walk(op, np, c)
+				}
 			}
 		}
-		for p, c := range moved {
-			mem.ChangeFileName(c.fd, p)
-			m.nodes[p] = c
-		}
+		walk(oldFull, newFull, n)
 	}
 	m.addLocked(np, nb, n)
 	return nil

@@ -35,7 +35,9 @@ type lookupFunc func(real string) (k kind, target string, err error)
 // resolve walks name component by component. With followLast a final symlink is followed too.
 func resolve(lookup lookupFunc, name string, followLast bool) (real string, k kind, err error) {
 	comps := strings.Split(name, "/")
-	var stack []string
+	// cur is the resolved path so far; ends[i] is len(cur) after its i-th component.
+	cur := ""
+	var ends []int
 	hops := 0
 	k = kindDir // "/" itself
 	for len(comps) > 0 {
@@ -45,8 +47,9 @@ func resolve(lookup lookupFunc, name string, followLast bool) (real string, k ki
 		case "", ".":
 			continue
 		case "..":
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
+			if len(ends) > 0 {
+				ends = ends[:len(ends)-1]
+				cur = cur[:last(ends)]
 			}
 			k = kindDir
 			continue
@@ -57,33 +60,38 @@ func resolve(lookup lookupFunc, name string, followLast bool) (real string, k ki
 		if k == kindNone {
 			return "", kindNone, syscall.ENOENT
 		}
-		cur := "/" + strings.Join(append(stack, c), "/")
-		ck, target, err := lookup(cur)
+		next := cur + "/" + c
+		ck, target, err := lookup(next)
 		if err != nil {
 			return "", kindNone, err
 		}
-		if ck == kindLink && (followLast || hasMore(comps)) {
+		if ck == kindLink && (followLast || len(comps) > 0) {
 			hops++
 			if hops > maxHops {
 				return "", kindNone, syscall.ELOOP
 			}
 			if strings.HasPrefix(target, "/") {
-				stack = nil
+				cur, ends = "", ends[:0]
 			}
 			comps = append(strings.Split(target, "/"), comps...)
 			k = kindDir
 			continue
 		}
-		stack = append(stack, c)
+		cur = next
+		ends = append(ends, len(cur))
 		k = ck
 	}
-	return "/" + strings.Join(stack, "/"), k, nil
+	if cur == "" {
+		return "/", k, nil
+	}
+	return cur, k, nil
 }
 
-// hasMore reports whether comps holds a component that names something (trailing slashes and "." do
-// not, but a trailing slash still requires a directory, so it counts).
-func hasMore(comps []string) bool {
-	return len(comps) > 0
+func last(ends []int) int {
+	if len(ends) == 0 {
+		return 0
+	}
+	return ends[len(ends)-1]
 }
 
 func pathErr(op, name string, err error) error {

@@ -282,3 +282,47 @@ func TestDirFsConfined(t *testing.T) {
 		t.Errorf("on-disk link = %q, %v", got, err)
 	}
 }
+
+// TestRenameDirThenEdit: entries of a renamed directory can be listed, removed and re-added.
+func TestRenameDirThenEdit(t *testing.T) {
+	t.Parallel()
+	for name, fs := range backings(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if err := fs.MkdirAll("/a/b/c", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"/a/b/x", "/a/b/c/y"} {
+				if err := afero.WriteFile(fs, f, []byte(f), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := fs.Rename("/a", "/z"); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Remove("/z/b/x"); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Remove("/z/b/c/y"); err != nil {
+				t.Fatal(err)
+			}
+			for dir, want := range map[string]int{"/z/b": 1, "/z/b/c": 0, "/": 1} {
+				f, err := fs.Open(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				names, _ := f.Readdirnames(-1)
+				f.Close()
+				if len(names) != want {
+					t.Errorf("%s lists %v, want %d entries", dir, names, want)
+				}
+			}
+			if err := fs.Remove("/z/b/c"); err != nil {
+				t.Errorf("remove emptied dir: %v", err)
+			}
+			if _, err := fs.Stat("/a"); errnoOf(err) != syscall.ENOENT {
+				t.Errorf("old name still there: %v", err)
+			}
+		})
+	}
+}
