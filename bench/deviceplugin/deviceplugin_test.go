@@ -12,7 +12,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
+	"github.com/spf13/afero"
+
 	"github.com/vflab/vflab/deviceplugin"
+	"github.com/vflab/vflab/deviceplugin/config"
 	"github.com/vflab/vflab/deviceplugin/discovery"
 	"github.com/vflab/vflab/deviceplugin/inventorytest"
 	"github.com/vflab/vflab/fakesysfs"
@@ -23,8 +26,14 @@ const benchConfig = `{"resourceList":[{"resourceName":"ib","resourcePrefix":"nvi
   "selectors":{"vendors":["15b3"],"linkTypes":["infiniband"],"isRdma":true}}]}`
 
 // pool starts a plugin serving one pool of n InfiniBand VFs (over min(n/8, 8) rails, NUMA 0 and 1) and
-// returns a client on its socket and the device IDs.
+// returns a client on its socket and the device IDs. Device-info files go to a tmpfs directory, as
+// /var/run is on a node.
 func pool(b *testing.B, n int) (pluginapi.DevicePluginClient, []string) {
+	return poolOn(b, n, afero.NewOsFs())
+}
+
+// poolOn is pool with the config and device-info files on fs (device-info under /dev/shm on the OS).
+func poolOn(b *testing.B, n int, fs afero.Fs) (pluginapi.DevicePluginClient, []string) {
 	b.Helper()
 	rails := 8
 	if n < 64 {
@@ -42,11 +51,23 @@ func pool(b *testing.B, n int) (pluginapi.DevicePluginClient, []string) {
 	}
 	b.Cleanup(func() { _ = os.RemoveAll(dir) })
 	cfg := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(cfg, []byte(benchConfig), 0o644); err != nil {
+	devInfo := filepath.Join(dir, "devinfo")
+	if _, isOS := fs.(*afero.OsFs); isOS {
+		shm, err := os.MkdirTemp("/dev/shm", "dpb")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = os.RemoveAll(shm) })
+		devInfo = shm
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := afero.WriteFile(fs, cfg, []byte(benchConfig), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	p, err := deviceplugin.New(deviceplugin.Options{ConfigFile: cfg, DevicePluginDir: filepath.Join(dir, "dp"),
-		DevInfoDir: filepath.Join(dir, "devinfo"), Inventory: inventorytest.New(snap), PollInterval: time.Hour, KubeletInterval: time.Hour})
+		DevInfoDir: devInfo, Inventory: inventorytest.New(snap), FS: fs, PollInterval: time.Hour, KubeletInterval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,22 +108,26 @@ func BenchmarkFloor(b *testing.B) {
 	}
 }
 
-// BenchmarkAllocate allocates one RDMA VF per call (env, _INFO, 4 char-device specs, device-info file).
+// BenchmarkAllocate allocates one RDMA VF per call (env, _INFO, 4 char-device specs, device-info file),
+// with the device-info file on tmpfs and, to separate the file I/O, in memory.
 func BenchmarkAllocate(b *testing.B) {
 	for _, n := range sizes {
-		b.Run(fmt.Sprintf("vfs=%d", n), func(b *testing.B) {
-			c, ids := pool(b, n)
-			ctx := context.Background()
-			i := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				req := &pluginapi.AllocateRequest{ContainerRequests: []*pluginapi.ContainerAllocateRequest{{DevicesIds: []string{ids[i%len(ids)]}}}}
-				if _, err := c.Allocate(ctx, req); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
+		b.Run(fmt.Sprintf("vfs=%d", n), func(b *testing.B) { benchAllocate(b, n, afero.NewOsFs()) })
+		b.Run(fmt.Sprintf("vfs=%d,devinfo=mem", n), func(b *testing.B) { benchAllocate(b, n, afero.NewMemMapFs()) })
+	}
+}
+
+func benchAllocate(b *testing.B, n int, fs afero.Fs) {
+	c, ids := poolOn(b, n, fs)
+	ctx := context.Background()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		req := &pluginapi.AllocateRequest{ContainerRequests: []*pluginapi.ContainerAllocateRequest{{DevicesIds: []string{ids[i%len(ids)]}}}}
+		if _, err := c.Allocate(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
 
@@ -121,6 +146,28 @@ func BenchmarkGetPreferredAllocation(b *testing.B) {
 					b.Fatal(err)
 				}
 				if len(resp.ContainerResponses[0].DeviceIDs) != 2 {
+					b.Fatal("short answer")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPreferred is the pure allocation choice behind GetPreferredAllocation, without gRPC.
+func BenchmarkPreferred(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("vfs=%d", n), func(b *testing.B) {
+			var devs []*deviceplugin.Device
+			for r := range 8 {
+				for _, d := range inventorytest.Rail(inventorytest.RailSpec{PFName: fmt.Sprintf("ibp%ds0", r),
+					PFAddress: fmt.Sprintf("0000:%02x:00.0", 0x10+r*0x10), VFs: max(n/8, 1), NUMANode: r / 4, IB: true, FirstRDMA: -1}) {
+					devs = append(devs, &d)
+				}
+			}
+			devs = devs[:n]
+			b.ReportAllocs()
+			for b.Loop() {
+				if got := deviceplugin.Preferred(config.Spread, devs, nil, 2); len(got) != 2 {
 					b.Fatal("short answer")
 				}
 			}
