@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"slices"
 
 	"github.com/vflab/vflab/ipam"
 )
@@ -16,9 +17,9 @@ import (
 // and rarely touch the same bitmap (soft affinity: no claim to record, nothing to reclaim; the address
 // keys stay the arbiter and a full block simply spills into the next free addresses).
 
-// canonicalRanges validates copies of the hinted networks and returns their range sets by network name.
-func canonicalRanges(nets []ipam.Network) (map[string][]ipam.RangeSet, error) {
-	out := make(map[string][]ipam.RangeSet, len(nets))
+// canonicalNetworks validates copies of the hinted networks and returns them by name.
+func canonicalNetworks(nets []ipam.Network) (map[string]ipam.Network, error) {
+	out := make(map[string]ipam.Network, len(nets))
 	for _, n := range nets {
 		c := n
 		c.RangeSets = make([]ipam.RangeSet, len(n.RangeSets))
@@ -28,7 +29,7 @@ func canonicalRanges(nets []ipam.Network) (map[string][]ipam.RangeSet, error) {
 		if err := c.Validate(); err != nil {
 			return nil, fmt.Errorf("cluster store: networks: %w", err)
 		}
-		out[n.Name] = c.RangeSets
+		out[n.Name] = c
 	}
 	return out, nil
 }
@@ -95,6 +96,83 @@ func addOffset(a netip.Addr, off uint64) netip.Addr {
 	out := netip.AddrFrom16(b)
 	if a.Is4() {
 		return out.Unmap()
+	}
+	return out
+}
+
+// block is one block bitmap as read by Load.
+type block struct {
+	set   int
+	start netip.Addr
+	bits  bitmap
+}
+
+// windowFree is how many free addresses Load's window covers beyond the cursor, so that the allocator
+// finds a usable one inside it even when some are excluded or outside the range.
+const windowFree = 64
+
+// window returns, per range set, the blocks the round-robin allocator will look at: from the block holding
+// the set's cursor forward in address order (wrapping to the lowest block) until windowFree usable free
+// addresses lie after the cursor, or until a missing block (entirely free) inside the set's ranges follows.
+// Free bits count only where the address is inside one of the set's ranges (the network address, IPv4
+// broadcast and addresses past a range's end are never handed out). Exclusions are not consulted: an
+// excluded address counted as free only makes the window end early, which costs a retry, never a
+// duplicate. When the free addresses are fewer than windowFree, the window is every block: exact.
+func window(blocks []block, cursors map[int]netip.Addr, sets []ipam.RangeSet) []block {
+	bySet := map[int][]block{}
+	for _, b := range blocks {
+		bySet[b.set] = append(bySet[b.set], b)
+	}
+	var out []block
+	for set, bs := range bySet {
+		if set < 0 || set >= len(sets) {
+			out = append(out, bs...) // not in the hinted network: keep everything
+			continue
+		}
+		inSet := func(a netip.Addr) bool {
+			for _, r := range sets[set] {
+				if r.Contains(a) {
+					return true
+				}
+			}
+			return false
+		}
+		slices.SortFunc(bs, func(x, y block) int { return x.start.Compare(y.start) })
+		first := 0
+		cursor, hasCursor := cursors[set]
+		if hasCursor {
+			cb, _ := blockOf(cursor)
+			first, _ = slices.BinarySearchFunc(bs, cb, func(b block, a netip.Addr) int { return b.start.Compare(a) })
+			if first == len(bs) {
+				first = 0
+			}
+			hasCursor = bs[first].start == cb // the cursor's own block leads the window
+		}
+		free := 0
+		for k := range len(bs) {
+			b := bs[(first+k)%len(bs)]
+			out = append(out, b)
+			for i := range blockSize {
+				if b.bits.has(i) {
+					continue
+				}
+				a := addrInBlock(b.start, i)
+				if k == 0 && hasCursor && !cursor.Less(a) {
+					continue // at or before the cursor: searched last
+				}
+				if inSet(a) {
+					free++
+				}
+			}
+			if free >= windowFree {
+				break
+			}
+			ni := (first + k + 1) % len(bs)
+			after := addOffset(b.start, blockSize)
+			if bs[ni].start != after && inSet(after) {
+				break // the missing block after b is entirely free and in range
+			}
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package clusterstore
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/vflab/vflab/ipam"
@@ -32,11 +33,11 @@ func TestSeedCursorSpreadsNodesOverBlocksInsideTheRange(t *testing.T) {
 	t.Parallel()
 	for _, cidr := range []string{"10.0.0.0/16", "10.1.0.0/22", "fd00:1::/64", "fd00:2::/112"} {
 		n := ipam.Network{Name: "n", RangeSets: []ipam.RangeSet{{{Subnet: netip.MustParsePrefix(cidr)}}}}
-		ranges, err := canonicalRanges([]ipam.Network{n})
+		nets, err := canonicalNetworks([]ipam.Network{n})
 		if err != nil {
 			t.Fatal(err)
 		}
-		set := ranges["n"][0]
+		set := nets["n"].RangeSets[0]
 		blocks := map[netip.Addr]bool{}
 		for i := range 16 {
 			c, ok := seedCursor(fmt.Sprintf("node-%d", i), "n", 0, set)
@@ -69,8 +70,61 @@ func TestSeedCursorSpreadsNodesOverBlocksInsideTheRange(t *testing.T) {
 
 func TestCanonicalRangesRejectsBadNetworks(t *testing.T) {
 	t.Parallel()
-	_, err := canonicalRanges([]ipam.Network{{Name: "bad"}})
+	_, err := canonicalNetworks([]ipam.Network{{Name: "bad"}})
 	if err == nil {
 		t.Fatal("want an error for a network without ranges")
+	}
+}
+
+func TestWindowCoversTheBlocksTheAllocatorSearches(t *testing.T) {
+	t.Parallel()
+	a := netip.MustParseAddr
+	full, half := bitmap{}, bitmap{}
+	for i := range blockSize {
+		full.set(i)
+		if i < blockSize/2 {
+			half.set(i)
+		}
+	}
+	blk := func(start string, b bitmap) block { return block{start: a(start), bits: b} }
+	starts := func(bs []block) []string {
+		var out []string
+		for _, b := range bs {
+			out = append(out, b.start.String())
+		}
+		return out
+	}
+	low := bitmap{} // upper half used, lower half free
+	for i := blockSize / 2; i < blockSize; i++ {
+		low.set(i)
+	}
+	for _, tc := range []struct {
+		name    string
+		end     string // the range is 10.0.0.1 to end
+		blocks  []block
+		cursors map[int]netip.Addr
+		want    []string
+	}{
+		{"from the cursor's block to enough free", "10.0.3.254", []block{blk("10.0.2.0", half), blk("10.0.0.0", full), blk("10.0.1.0", full), blk("10.0.3.0", half)},
+			map[int]netip.Addr{0: a("10.0.1.5")}, []string{"10.0.1.0", "10.0.2.0"}},
+		{"no cursor: from the lowest block", "10.0.3.254", []block{blk("10.0.2.0", half), blk("10.0.0.0", full), blk("10.0.1.0", full), blk("10.0.3.0", half)},
+			nil, []string{"10.0.0.0", "10.0.1.0", "10.0.2.0"}},
+		{"a missing block in range is free", "10.0.255.254", []block{blk("10.0.0.0", full), blk("10.0.5.0", full)},
+			map[int]netip.Addr{0: a("10.0.0.3")}, []string{"10.0.0.0"}},
+		{"wraps to the lowest block at the range end", "10.0.1.254", []block{blk("10.0.0.0", half), blk("10.0.1.0", full)},
+			map[int]netip.Addr{0: a("10.0.1.9")}, []string{"10.0.1.0", "10.0.0.0"}},
+		{"a cursor past every block wraps", "10.0.255.254", []block{blk("10.0.0.0", full), blk("10.0.1.0", half)},
+			map[int]netip.Addr{0: a("10.0.9.1")}, []string{"10.0.0.0", "10.0.1.0"}},
+		{"free only before the cursor: keep going", "10.0.2.254", []block{blk("10.0.0.0", full), blk("10.0.1.0", low), blk("10.0.2.0", full)},
+			map[int]netip.Addr{0: a("10.0.1.200")}, []string{"10.0.1.0", "10.0.2.0", "10.0.0.0"}},
+		{"past the range end is not free", "10.0.255.254", []block{blk("10.0.255.0", full), blk("10.0.0.0", half)},
+			map[int]netip.Addr{0: a("10.0.255.3")}, []string{"10.0.255.0", "10.0.0.0"}},
+		{"all full: everything", "10.0.1.254", []block{blk("10.0.0.0", full), blk("10.0.1.0", full)},
+			map[int]netip.Addr{0: a("10.0.1.1")}, []string{"10.0.1.0", "10.0.0.0"}},
+	} {
+		sets := []ipam.RangeSet{{{Subnet: netip.MustParsePrefix("10.0.0.0/16"), Start: a("10.0.0.1"), End: a(tc.end)}}}
+		if got := starts(window(tc.blocks, tc.cursors, sets)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: window = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -83,7 +84,7 @@ type Store struct {
 	log     *slog.Logger
 	timeout time.Duration
 
-	ranges map[string][]ipam.RangeSet // from Config.Networks
+	networks map[string]ipam.Network // canonical copies of Config.Networks
 
 	mu    sync.Mutex
 	cache map[string]blockState // block key → last value and ModRevision seen
@@ -124,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	ranges, err := canonicalRanges(cfg.Networks)
+	networks, err := canonicalNetworks(cfg.Networks)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("cluster store: connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
-	return &Store{cli: cli, cfg: cfg, log: logger, timeout: cfg.RequestTimeout, ranges: ranges, cache: map[string]blockState{}}, nil
+	return &Store{cli: cli, cfg: cfg, log: logger, timeout: cfg.RequestTimeout, networks: networks, cache: map[string]blockState{}}, nil
 }
 
 func hasHTTPS(eps []string) bool {
@@ -282,6 +283,13 @@ func (b *bitmap) set(i int)      { b[i/8] |= 1 << (i % 8) }
 func (b *bitmap) clear(i int)    { b[i/8] &^= 1 << (i % 8) }
 func (b *bitmap) has(i int) bool { return b[i/8]&(1<<(i%8)) != 0 }
 func (b *bitmap) empty() bool    { return *b == bitmap{} }
+func (b *bitmap) count() int {
+	n := 0
+	for _, x := range b {
+		n += bits.OnesCount8(x)
+	}
+	return n
+}
 
 func blockOf(a netip.Addr) (start netip.Addr, bit int) {
 	a = a.Unmap()
@@ -329,6 +337,12 @@ func (s *Store) remember(key string, st blockState) {
 
 // Load returns the used addresses of the network (from the block bitmaps: Addr and RangeSet only, which is
 // all the allocator needs) and this node's round-robin cursors, read at one revision.
+//
+// For a network named in Config.Networks with the round-robin policy, it returns only the window of blocks
+// the allocator will search: from the cursor's block forward until enough free addresses are covered (see
+// window). That keeps the cost of an allocation flat however full the range is; an address outside the
+// window that the allocator wrongly believes free is refused by Reserve and re-picked, so correctness
+// never depends on it.
 func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
 	var resp *clientv3.TxnResponse
 	err := s.call(ctx, "load "+network, func(ctx context.Context) error {
@@ -345,24 +359,6 @@ func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
 		return nil, err
 	}
 	st := &ipam.State{LastReserved: map[int]netip.Addr{}}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		key := string(kv.Key)
-		set, start, err := s.parseBlockKey(network, key)
-		if err != nil {
-			return nil, err
-		}
-		if len(kv.Value) != len(bitmap{}) {
-			return nil, fmt.Errorf("cluster store: block %s: %d bytes, want %d", key, len(kv.Value), len(bitmap{}))
-		}
-		var bits bitmap
-		copy(bits[:], kv.Value)
-		s.remember(key, blockState{rev: kv.ModRevision, bits: bits})
-		for i := range blockSize {
-			if bits.has(i) {
-				st.Reservations = append(st.Reservations, ipam.Reservation{Addr: addrInBlock(start, i), RangeSet: set})
-			}
-		}
-	}
 	cp := s.cursorPrefix(network)
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 		set, err := strconv.Atoi(strings.TrimPrefix(string(kv.Key), cp))
@@ -375,12 +371,47 @@ func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
 		}
 		st.LastReserved[set] = a
 	}
-	for si, set := range s.ranges[network] {
-		if _, ok := st.LastReserved[si]; ok {
-			continue
+	hint, hinted := s.networks[network]
+	if hinted {
+		for si, set := range hint.RangeSets {
+			if _, ok := st.LastReserved[si]; ok {
+				continue
+			}
+			if c, ok := seedCursor(s.cfg.Node, network, si, set); ok {
+				st.LastReserved[si] = c
+			}
 		}
-		if c, ok := seedCursor(s.cfg.Node, network, si, set); ok {
-			st.LastReserved[si] = c
+	}
+	var blocks []block
+	used := 0
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		key := string(kv.Key)
+		set, start, err := s.parseBlockKey(network, key)
+		if err != nil {
+			return nil, err
+		}
+		if len(kv.Value) != len(bitmap{}) {
+			return nil, fmt.Errorf("cluster store: block %s: %d bytes, want %d", key, len(kv.Value), len(bitmap{}))
+		}
+		b := block{set: set, start: start}
+		copy(b.bits[:], kv.Value)
+		s.remember(key, blockState{rev: kv.ModRevision, bits: b.bits})
+		used += b.bits.count()
+		blocks = append(blocks, b)
+	}
+	if hinted && hint.Policy != ipam.LowestFree {
+		blocks = window(blocks, st.LastReserved, hint.RangeSets)
+		used = 0
+		for _, b := range blocks {
+			used += b.bits.count()
+		}
+	}
+	st.Reservations = make([]ipam.Reservation, 0, used)
+	for _, b := range blocks {
+		for i := range blockSize {
+			if b.bits.has(i) {
+				st.Reservations = append(st.Reservations, ipam.Reservation{Addr: addrInBlock(b.start, i), RangeSet: b.set})
+			}
 		}
 	}
 	return st, nil

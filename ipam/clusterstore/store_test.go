@@ -146,7 +146,16 @@ var _ = Describe("the cluster store", func() {
 		const nodes, perNode = 8, 40
 		stores := make([]*clusterstore.Store, nodes)
 		for i := range stores {
-			stores[i] = newStore(ctx, "node-"+string(rune('a'+i)), prefix)
+			if i%2 == 0 {
+				stores[i] = newStore(ctx, "node-"+string(rune('a'+i)), prefix)
+				continue
+			}
+			// half of the nodes know the network's ranges (windowed Load)
+			s, err := clusterstore.New(ctx, clusterstore.Config{Endpoints: []string{single.ClientURL()}, Prefix: prefix,
+				Node: "node-" + string(rune('a'+i)), Networks: []ipam.Network{*n}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(s.Close)
+			stores[i] = s
 		}
 		var mu sync.Mutex
 		got := map[netip.Addr]ipam.Owner{}
