@@ -11,9 +11,12 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-var palette = []color.Color{
-	color.RGBA{0x4c, 0x72, 0xb0, 0xff}, color.RGBA{0xdd, 0x84, 0x52, 0xff},
-	color.RGBA{0x55, 0xa8, 0x68, 0xff}, color.RGBA{0xc4, 0x4e, 0x52, 0xff},
+// colors keeps one colour per system across charts.
+var colors = map[string]color.Color{
+	"etcd-txn":   color.RGBA{0x4c, 0x72, 0xb0, 0xff},
+	"cluster":    color.RGBA{0xdd, 0x84, 0x52, 0xff},
+	"node":       color.RGBA{0x55, 0xa8, 0x68, 0xff},
+	"host-local": color.RGBA{0xc4, 0x4e, 0x52, 0xff},
 }
 
 // writePNG draws two grouped bar charts side by side: allocations per second by concurrency, and the cost
@@ -79,7 +82,7 @@ func groupedBars(r *results, title, ylabel string, systems, groups []string, val
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sys, err)
 		}
-		bars.Color = palette[k%len(palette)]
+		bars.Color = colors[sys]
 		bars.LineStyle.Width = 0
 		bars.Offset = vg.Length(float64(k)-float64(present-1)/2) * width
 		p.Add(bars)
