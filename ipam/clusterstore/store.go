@@ -51,9 +51,11 @@ type Config struct {
 	Prefix string
 	// Node names the node this store runs on; it keys the round-robin cursors. Empty shares one cursor.
 	Node string
-	// Networks optionally tells the store the ranges of the networks it will allocate in. A node's
-	// first cursor in such a network then starts at a block picked by hashing the node's name instead of
-	// at the head of the range, so nodes fill different blocks and rarely contend (see spread.go).
+	// Networks optionally tells the store the networks it will allocate in (as the plugin parsed them).
+	// For those, a node's first cursor starts at a block picked by hashing the node's name instead of at
+	// the head of the range, so nodes fill different blocks and rarely contend, and Load returns only the
+	// window of blocks a round-robin allocation searches, so its cost does not grow with how full the
+	// range is (see spread.go). Without it every Load returns every used address: correct, O(used).
 	Networks []ipam.Network
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
@@ -470,7 +472,10 @@ func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservati
 	for _, bk := range blockKeys {
 		blocks[bk] = s.cached(bk)
 	}
-	for range maxTxnRetries {
+	for attempt := range maxTxnRetries {
+		if attempt > 0 {
+			s.log.Debug("cluster store: a block bitmap changed under reserve, retrying", "network", network, "owner", owner.String(), "attempt", attempt)
+		}
 		cmps := make([]clientv3.Cmp, 0, len(ipKeys)+1+len(blockKeys))
 		ops := make([]clientv3.Op, 0, 2*len(ipKeys)+len(blockKeys)+2)
 		for i, k := range ipKeys {
