@@ -44,6 +44,7 @@ type Cluster struct {
 
 	logger   *slog.Logger
 	inMemory bool
+	down     bool
 	fwd      *Forwarder
 	stop     context.CancelFunc
 	served   chan error
@@ -361,8 +362,12 @@ func RunForwarder(ctx context.Context, dir string, owner *Process, logger *slog.
 }
 
 // Down removes everything of the cluster: forwarder, namespaces (and with them every link, bridge and
-// TUN that sits in them), fake kernels and state files.
+// TUN that sits in them), fake kernels and state files. Calling it again does nothing.
 func (c *Cluster) Down() error {
+	if c.down {
+		return nil
+	}
+	c.down = true
 	var errs error
 	for _, n := range c.Nodes {
 		if n.Netdevs != nil {

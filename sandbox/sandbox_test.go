@@ -581,6 +581,8 @@ var _ = Describe("sandbox", func() {
 		start = time.Now()
 		Expect(c.Down()).To(Succeed())
 		removed := time.Since(start)
+		Expect(c.Down()).To(Succeed(), "a second Down")
+		Expect(Down(c.Dir)).To(MatchError(ContainSubstring("read sandbox state")))
 		// The sandbox's own share: the same cluster with the fake kernels rendered in memory.
 		start = time.Now()
 		m, err := Up(context.Background(), cluster, []topology.Node{node("n0"), node("n1")}, Options{StateDir: stateDir(), InMemoryKernels: true})
