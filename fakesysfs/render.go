@@ -118,7 +118,6 @@ func (t *tx) f(name, content string, mode os.FileMode) {
 	}
 	if t.initial {
 		// Nobody sees the tree before New/Create return: no need for rename.
-		_ = t.fs.Remove(name)
 		t.fail(writeDirect(t.fs, name, []byte(content), mode))
 		return
 	}

@@ -15,7 +15,8 @@ import (
 // DirFs is a filesystem rooted at a directory on disk. Links are real OS symlinks, stored exactly as
 // given; every lookup is resolved here, component by component, and confined to the directory.
 type DirFs struct {
-	dir string
+	dir  string
+	root *os.File // the directory, for openat2; nil where the kernel lacks it
 }
 
 var _ FS = (*DirFs)(nil)
@@ -33,7 +34,13 @@ func NewDirFs(dir string) (*DirFs, error) {
 	if !fi.IsDir() {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: syscall.ENOTDIR}
 	}
-	return &DirFs{dir: filepath.Clean(abs)}, nil
+	// The kernel reports resolved paths: compare them with the directory's own resolved path.
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, err
+	}
+	real = filepath.Clean(real)
+	return &DirFs{dir: real, root: openRoot(real)}, nil
 }
 
 // Dir is the directory on disk.
@@ -85,6 +92,11 @@ func unwrap(err error) error {
 
 // Realpath implements FS.
 func (d *DirFs) Realpath(name string) (string, bool, error) {
+	if !strings.HasSuffix(name, "/") {
+		if real, ok := d.fastRealpath(name, true); ok {
+			return real, true, nil
+		}
+	}
 	real, k, err := resolve(d.lookup, normalize(name), true)
 	if err != nil {
 		return "", false, pathErr("realpath", name, err)
@@ -106,6 +118,20 @@ func (d *DirFs) get(name string, follow bool) (string, error) {
 	return real, nil
 }
 
+// parent resolves everything but the last component of name (the fast way when it can).
+func (d *DirFs) parent(name string) (string, string, error) {
+	trimmed := strings.TrimRight(normalize(name), "/")
+	if trimmed != "" {
+		dir, base := parentAndBase(trimmed)
+		if base != "." && base != ".." {
+			if p, ok := d.fastRealpath(dir, true); ok {
+				return p, base, nil
+			}
+		}
+	}
+	return resolveParent(d.lookup, name)
+}
+
 // Name implements afero.Fs.
 func (d *DirFs) Name() string { return "symfs.DirFs" }
 
@@ -116,7 +142,7 @@ func (d *DirFs) Create(name string) (afero.File, error) {
 
 // Mkdir implements afero.Fs.
 func (d *DirFs) Mkdir(name string, perm os.FileMode) error {
-	parent, base, err := resolveParent(d.lookup, name)
+	parent, base, err := d.parent(name)
 	if err != nil {
 		return pathErr("mkdir", name, err)
 	}
@@ -152,6 +178,11 @@ func (d *DirFs) Open(name string) (afero.File, error) {
 // OpenFile implements afero.Fs. The final open never follows a link on the host (O_NOFOLLOW), so a
 // link swapped in concurrently cannot lead outside the directory.
 func (d *DirFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if !strings.HasSuffix(name, "/") {
+		if fd, _, ok := d.fastOpen(name, flag, uint32(perm.Perm())); ok {
+			return os.NewFile(uintptr(fd), d.host(normalize(name))), nil
+		}
+	}
 	real, k, err := resolve(d.lookup, normalize(name), true)
 	if err != nil {
 		return nil, pathErr("open", name, err)
@@ -176,7 +207,7 @@ func (d *DirFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 
 // Remove implements afero.Fs; it never follows a final link.
 func (d *DirFs) Remove(name string) error {
-	parent, base, err := resolveParent(d.lookup, name)
+	parent, base, err := d.parent(name)
 	if err != nil {
 		return pathErr("remove", name, err)
 	}
@@ -185,7 +216,7 @@ func (d *DirFs) Remove(name string) error {
 
 // RemoveAll implements afero.Fs.
 func (d *DirFs) RemoveAll(name string) error {
-	parent, base, err := resolveParent(d.lookup, name)
+	parent, base, err := d.parent(name)
 	if err == syscall.ENOENT {
 		return nil
 	}
@@ -197,11 +228,11 @@ func (d *DirFs) RemoveAll(name string) error {
 
 // Rename implements afero.Fs (rename(2): atomic, replaces a file at newname).
 func (d *DirFs) Rename(oldname, newname string) error {
-	op, ob, err := resolveParent(d.lookup, oldname)
+	op, ob, err := d.parent(oldname)
 	if err != nil {
 		return pathErr("rename", oldname, err)
 	}
-	np, nb, err := resolveParent(d.lookup, newname)
+	np, nb, err := d.parent(newname)
 	if err != nil {
 		return pathErr("rename", newname, err)
 	}
@@ -213,6 +244,9 @@ func (d *DirFs) Rename(oldname, newname string) error {
 
 // Stat implements afero.Fs; it follows links.
 func (d *DirFs) Stat(name string) (os.FileInfo, error) {
+	if fi, ok := d.fastStat(name, true); ok {
+		return fi, nil
+	}
 	real, err := d.get(name, true)
 	if err != nil {
 		return nil, pathErr("stat", name, err)
@@ -226,6 +260,9 @@ func (d *DirFs) Stat(name string) (os.FileInfo, error) {
 
 // LstatIfPossible implements afero.Lstater.
 func (d *DirFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	if fi, ok := d.fastStat(name, false); ok {
+		return fi, true, nil
+	}
 	real, err := d.get(name, false)
 	if err != nil {
 		return nil, true, pathErr("lstat", name, err)
@@ -239,7 +276,7 @@ func (d *DirFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 
 // SymlinkIfPossible implements afero.Linker; the target is stored unchanged.
 func (d *DirFs) SymlinkIfPossible(oldname, newname string) error {
-	parent, base, err := resolveParent(d.lookup, newname)
+	parent, base, err := d.parent(newname)
 	if err != nil {
 		return &os.LinkError{Op: "symlink", Old: oldname, New: newname, Err: err}
 	}
@@ -251,6 +288,14 @@ func (d *DirFs) SymlinkIfPossible(oldname, newname string) error {
 
 // ReadlinkIfPossible implements afero.LinkReader: the target exactly as stored.
 func (d *DirFs) ReadlinkIfPossible(name string) (string, error) {
+	if !strings.HasSuffix(name, "/") {
+		if t, err, ok := d.fastReadlink(name); ok {
+			if err != nil {
+				return "", pathErr("readlink", name, err)
+			}
+			return t, nil
+		}
+	}
 	real, err := d.get(name, false)
 	if err != nil {
 		return "", pathErr("readlink", name, err)
