@@ -30,14 +30,21 @@ const simConfig = `{"resourceList":[
 
 // netdevs overrides the operstate of chosen netdevs, as the sandbox's real links would.
 type netdevs struct {
-	mu   sync.Mutex
-	oper map[string]string
+	mu     sync.Mutex
+	oper   map[string]string
+	inPods map[string]bool // moved into a pod: hidden from the host view
 }
 
 func (n *netdevs) Lookup(_, name string) (fakesysfs.Netdev, bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return fakesysfs.Netdev{OperState: n.oper[name]}, true, nil
+	return fakesysfs.Netdev{OperState: n.oper[name]}, !n.inPods[name], nil
+}
+
+func (n *netdevs) moveToPod(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.inPods[name] = true
 }
 func (n *netdevs) Added(fakesysfs.NetdevSpec) error   { return nil }
 func (n *netdevs) Removed(fakesysfs.NetdevSpec) error { return nil }
@@ -92,12 +99,14 @@ var _ = Describe("Device plugin on presets of the fake kernel", Label("sim"), fu
 				node    topology.Node
 				want    map[string]int
 				devInfo string
+				opts    deviceplugin.Options
+				plugin  *deviceplugin.Plugin
 			)
 			BeforeEach(func() {
 				var err error
 				node, err = topology.Preset(preset)
 				Expect(err).NotTo(HaveOccurred())
-				live = &netdevs{oper: map[string]string{}}
+				live = &netdevs{oper: map[string]string{}, inPods: map[string]bool{}}
 				kernel, err = fakesysfs.New(node, fakesysfs.WithNetdevs(live))
 				Expect(err).NotTo(HaveOccurred())
 				want = map[string]int{}
@@ -119,12 +128,13 @@ var _ = Describe("Device plugin on presets of the fake kernel", Label("sim"), fu
 					PodResourcesSocket: filepath.Join(dir, "pr.sock"), Logger: log})
 				Expect(kubelet.Start()).To(Succeed())
 				DeferCleanup(kubelet.Stop)
-				p, err := deviceplugin.New(deviceplugin.Options{ConfigFile: cfg, DevicePluginDir: filepath.Join(dir, "dp"),
+				opts = deviceplugin.Options{ConfigFile: cfg, DevicePluginDir: filepath.Join(dir, "dp"),
 					PodResourcesSocket: filepath.Join(dir, "pr.sock"), DevInfoDir: devInfo, Inventory: discovery.New(kernel),
-					Logger: log, PollInterval: 20 * time.Millisecond, KubeletInterval: 20 * time.Millisecond})
+					Logger: log, PollInterval: 20 * time.Millisecond, KubeletInterval: 20 * time.Millisecond}
+				plugin, err = deviceplugin.New(opts)
 				Expect(err).NotTo(HaveOccurred())
-				Expect(p.Start()).To(Succeed())
-				DeferCleanup(p.Stop)
+				Expect(plugin.Start()).To(Succeed())
+				DeferCleanup(plugin.Stop)
 			})
 			counts := func(res string) func() kubelettest.Counts {
 				return func() kubelettest.Counts { return kubelet.Counts(res) }
@@ -219,6 +229,38 @@ var _ = Describe("Device plugin on presets of the fake kernel", Label("sim"), fu
 					}
 					Eventually(counts(res)).Should(HaveField("Allocatable", want[res]))
 				}
+			})
+
+			It("keeps VFs whose netdevs are in pods across a plugin restart", func() {
+				res := "nvidia.com/eth"
+				if want[res] == 0 {
+					res = "nvidia.com/ib"
+				}
+				n := want[res]
+				Eventually(counts(res)).Should(HaveField("Allocatable", n))
+				pod := kubelettest.Pod{Namespace: "ns", Name: "a"}
+				held, _, err := kubelet.Allocate(ctx, pod, "c", res, 2)
+				Expect(err).NotTo(HaveOccurred())
+				plugin.Stop()
+				By("the CNI moved the VFs' netdevs into the pod: no net/ entry, no host operstate or link type")
+				for _, id := range held {
+					name := firstEntry(kernel, path.Join("/sys/bus/pci/devices", id, "net"))
+					live.moveToPod(name)
+					es, _ := afero.ReadDir(kernel, path.Join("/sys/bus/pci/devices", id, "net"))
+					Expect(es).To(BeEmpty())
+				}
+				restarted, err := deviceplugin.New(opts)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(restarted.Start()).To(Succeed())
+				DeferCleanup(restarted.Stop)
+				Eventually(counts(res)).Should(Equal(kubelettest.Counts{Capacity: n, Allocatable: n, Allocated: 2}))
+				for _, id := range held {
+					Expect(kubelet.Devices(res)[id].GetHealth()).To(Equal(pluginapi.Healthy))
+				}
+				_, _, err = kubelet.Allocate(ctx, kubelettest.Pod{Namespace: "ns", Name: "b"}, "c", res, n-2)
+				Expect(err).NotTo(HaveOccurred())
+				_, _, err = kubelet.Allocate(ctx, kubelettest.Pod{Namespace: "ns", Name: "c"}, "c", res, 1)
+				Expect(err).To(MatchError(kubelettest.ErrUnavailable))
 			})
 
 			It("follows sriov_numvfs writes without a restart", func() {
