@@ -568,3 +568,28 @@ func TestNetdevsHook(t *testing.T) {
 		})
 	}
 }
+
+// TestVFIOWithoutIOMMU: vfio-pci's probe fails without an IOMMU group (EINVAL), and drivers_probe
+// then leaves the device unbound without an error.
+func TestVFIOWithoutIOMMU(t *testing.T) {
+	t.Parallel()
+	node := preset(t, "laptop")
+	node.IOMMU = false
+	for _, b := range backings {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			k := b.make(t, node)
+			vf := "/sys/bus/pci/devices/" + ethVF
+			if exists(k, vf+"/iommu_group") || len(listDir(t, k, "/sys/kernel/iommu_groups")) != 0 {
+				t.Fatal("IOMMU groups without an IOMMU")
+			}
+			mustWrite(t, k, "/sys/bus/pci/drivers/mlx5_core/unbind", ethVF)
+			mustWrite(t, k, vf+"/driver_override", "vfio-pci")
+			wantErrno(t, write(k, "/sys/bus/pci/drivers/vfio-pci/bind", ethVF), "write", syscall.EINVAL)
+			mustWrite(t, k, "/sys/bus/pci/drivers_probe", ethVF)
+			if exists(k, vf+"/driver") {
+				t.Error("vfio-pci bound without an IOMMU group")
+			}
+		})
+	}
+}

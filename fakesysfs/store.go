@@ -131,7 +131,7 @@ func (t *tx) storeNumVFs(pf device, s string) error {
 	if int(n) == cur {
 		return nil
 	}
-	if t.driverOf(pf) != driverMLX5 {
+	if t.driverOf(pf) == "" { // both mlx5_core and vfio-pci implement sriov_configure
 		return syscall.ENOENT
 	}
 	if n == 0 {
