@@ -163,6 +163,10 @@ func printCluster(w io.Writer, c *sbx.Cluster) error {
 		fabs = append(fabs, fmt.Sprintf("%s (%s, %s)", f.Name, f.LinkLayer, where))
 	}
 	_, _ = fmt.Fprintf(w, "cluster %s, fabrics: %s\n", c.State.Cluster, strings.Join(fabs, ", "))
+	if len(c.Nodes) > 0 {
+		n := c.Nodes[0]
+		_, _ = fmt.Fprintf(w, "run a node's processes with: ip netns exec %s env VFLAB_ROOT=%s COMMAND\n", n.Namespace, n.Root)
+	}
 	if c.State.Forwarder != nil {
 		_, _ = fmt.Fprintf(w, "forwarder pid %d; remove with: vflab sandbox down --state %s\n", c.State.Forwarder.PID, c.Dir)
 	}

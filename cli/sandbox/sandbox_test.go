@@ -82,7 +82,7 @@ func TestUpDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("up: %v\n%s", err, out)
 	}
-	for _, want := range []string{"laptop-0", "vflab-" + name + "-laptop-1", "ib0 (InfiniBand, forwarder)", "eth0 (Ethernet, bridge in vflab-" + name + "-fab-eth0)"} {
+	for _, want := range []string{"laptop-0", "vflab-" + name + "-laptop-1", "ib0 (InfiniBand, forwarder)", "eth0 (Ethernet, bridge in vflab-" + name + "-fab-eth0)", "ip netns exec vflab-" + name + "-laptop-0 env VFLAB_ROOT=" + dir + "/nodes/laptop-0/root"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("up output lacks %q:\n%s", want, out)
 		}
