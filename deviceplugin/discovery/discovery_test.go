@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,6 +100,7 @@ var _ = Describe("Device plugin on presets of the fake kernel", Label("sim"), fu
 				node    topology.Node
 				want    map[string]int
 				devInfo string
+				cfgFile string
 				opts    deviceplugin.Options
 				plugin  *deviceplugin.Plugin
 			)
@@ -122,6 +124,7 @@ var _ = Describe("Device plugin on presets of the fake kernel", Label("sim"), fu
 				DeferCleanup(os.RemoveAll, dir)
 				cfg := filepath.Join(dir, "config.json")
 				Expect(os.WriteFile(cfg, []byte(simConfig), 0o644)).To(Succeed())
+				cfgFile = cfg
 				devInfo = filepath.Join(dir, "devinfo")
 				log := slog.New(slog.NewTextHandler(GinkgoWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
 				kubelet = kubelettest.New(kubelettest.Options{DevicePluginDir: filepath.Join(dir, "dp"),
@@ -261,6 +264,42 @@ var _ = Describe("Device plugin on presets of the fake kernel", Label("sim"), fu
 				Expect(err).NotTo(HaveOccurred())
 				_, _, err = kubelet.Allocate(ctx, kubelettest.Pod{Namespace: "ns", Name: "c"}, "c", res, 1)
 				Expect(err).To(MatchError(kubelettest.ErrUnavailable))
+			})
+
+			It("re-registers within a second after a kubelet restart", func() {
+				for res, n := range want {
+					Eventually(counts(res)).Should(HaveField("Allocatable", n))
+				}
+				Expect(kubelet.Restart()).To(Succeed())
+				Eventually(func() bool {
+					for res := range want {
+						if !kubelet.Connected(res) {
+							return false
+						}
+					}
+					return true
+				}, time.Second, 10*time.Millisecond).Should(BeTrue())
+				for res, n := range want {
+					Eventually(counts(res)).Should(Equal(kubelettest.Counts{Capacity: n, Allocatable: n}))
+				}
+			})
+
+			It("reloads its config: one pool per PF, by rootDevices ranges", func() {
+				Eventually(kubelet.Resources).Should(HaveLen(2))
+				var list []string
+				expect := map[string]int{}
+				for i, p := range ports(node) {
+					name := fmt.Sprintf("rail%d", i)
+					list = append(list, fmt.Sprintf(`{"resourceName":%q,"selectors":{"rootDevices":["%s#0-1"]}}`, name, p.pf))
+					expect["intel.com/"+name] = min(p.numVF, 2)
+				}
+				tmp := cfgFile + ".tmp"
+				Expect(os.WriteFile(tmp, []byte(`{"resourceList":[`+strings.Join(list, ",")+`]}`), 0o644)).To(Succeed())
+				Expect(os.Rename(tmp, cfgFile)).To(Succeed())
+				for res, n := range expect {
+					Eventually(counts(res)).Should(Equal(kubelettest.Counts{Capacity: n, Allocatable: n}), res)
+				}
+				Eventually(func() bool { return kubelet.Connected("nvidia.com/ib") || kubelet.Connected("nvidia.com/eth") }).Should(BeFalse())
 			})
 
 			It("follows sriov_numvfs writes without a restart", func() {
