@@ -40,7 +40,7 @@ func sample(t *testing.T, fs FS) {
 	}
 	must(fs.MkdirAll("/sys/devices/pci/bdf/net/eth0", 0o755))
 	must(afero.WriteFile(fs, "/sys/devices/pci/bdf/vendor", []byte("0x15b3\n"), 0o444))
-	must(afero.WriteFile(fs, "/sys/devices/pci/bdf/net/eth0/address", []byte("aa\n"), 0o444))
+	must(afero.WriteFile(fs, "/sys/devices/pci/bdf/net/eth0/address", []byte("aa\n"), 0o644))
 	must(fs.MkdirAll("/sys/bus/devices", 0o755))
 	must(fs.SymlinkIfPossible("../../devices/pci/bdf", "/sys/bus/devices/bdf"))
 	must(fs.MkdirAll("/sys/class/net", 0o755))
