@@ -90,9 +90,15 @@ func record(r ipam.Reservation) string {
 		r.Pod.Name, r.Pod.UID, strconv.FormatInt(r.Created.UnixNano(), 10), strconv.Itoa(r.RangeSet)}, fieldSeparator)
 }
 
-func parseRecord(fields []string) (ipam.Reservation, error) {
-	if len(fields) != 8 {
-		return ipam.Reservation{}, fmt.Errorf("%d fields, want 8", len(fields))
+func parseRecord(line string) (ipam.Reservation, error) {
+	var fields [8]string
+	rest := line
+	for i := range fields {
+		var ok bool
+		fields[i], rest, ok = strings.Cut(rest, fieldSeparator)
+		if ok != (i < len(fields)-1) {
+			return ipam.Reservation{}, fmt.Errorf("want %d fields", len(fields))
+		}
 	}
 	a, err := netip.ParseAddr(fields[0])
 	if err != nil {

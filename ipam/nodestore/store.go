@@ -1,9 +1,10 @@
 package nodestore
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/google/renameio/v2"
 
@@ -34,6 +37,38 @@ type Store struct {
 	dataDir      string
 	logger       *slog.Logger
 	compactAfter int
+
+	mu   sync.Mutex
+	nets map[string]*netCache // by network directory
+}
+
+// netCache keeps a network's parsed cache between calls of one Store (one CNI invocation makes
+// several; a long-lived process many), revalidated under the flock by the snapshot's generation and
+// the journal's size: unchanged costs two stats, an append by another process costs reading the tail.
+type netCache struct {
+	mu      sync.Mutex // held with the flock, so goroutines of one process take turns too
+	x       *index
+	gen     string // snapshot generation
+	snapID  fileID
+	journal fileID
+}
+
+type fileID struct {
+	ino   uint64
+	size  int64
+	mtime int64
+}
+
+func statID(path string) (fileID, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, err
+	}
+	id := fileID{size: info.Size(), mtime: info.ModTime().UnixNano()}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		id.ino = st.Ino
+	}
+	return id, nil
 }
 
 // New returns a store under dataDir ("" means DefaultDataDir). logger may be nil.
@@ -44,56 +79,49 @@ func New(dataDir string, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{dataDir: dataDir, logger: logger, compactAfter: defaultCompactAfter}
+	return &Store{dataDir: dataDir, logger: logger, compactAfter: defaultCompactAfter, nets: map[string]*netCache{}}
 }
 
 // DataDir returns the directory holding one subdirectory per network.
 func (s *Store) DataDir() string { return s.dataDir }
 
-// index is the in-memory form of the cache.
+// index is the in-memory form of the cache. Owner lookups scan byAddr: one scan per invocation costs
+// far less than maintaining a second map while parsing.
 type index struct {
 	byAddr       map[netip.Addr]ipam.Reservation
-	byOwner      map[ipam.Owner][]netip.Addr
 	last         map[int]netip.Addr
 	journalLines int
 }
 
-func newIndex() *index {
-	return &index{byAddr: map[netip.Addr]ipam.Reservation{}, byOwner: map[ipam.Owner][]netip.Addr{}, last: map[int]netip.Addr{}}
+func newIndex() *index { return newIndexSized(0) }
+
+func newIndexSized(n int) *index {
+	return &index{byAddr: make(map[netip.Addr]ipam.Reservation, n), last: map[int]netip.Addr{}}
 }
 
-func (x *index) put(r ipam.Reservation) {
-	x.del(r.Addr)
-	x.byAddr[r.Addr] = r
-	x.byOwner[r.Owner] = append(x.byOwner[r.Owner], r.Addr)
-}
+func (x *index) put(r ipam.Reservation) { x.byAddr[r.Addr] = r }
 
-func (x *index) del(a netip.Addr) {
-	r, ok := x.byAddr[a]
-	if !ok {
-		return
-	}
-	delete(x.byAddr, a)
-	as := slices.DeleteFunc(x.byOwner[r.Owner], func(b netip.Addr) bool { return b == a })
-	if len(as) == 0 {
-		delete(x.byOwner, r.Owner)
-	} else {
-		x.byOwner[r.Owner] = as
-	}
-}
+func (x *index) del(a netip.Addr) { delete(x.byAddr, a) }
 
 // owned returns the owner's reservations, including host-local's ID-only files for its container.
 func (x *index) owned(o ipam.Owner) []ipam.Reservation {
 	var out []ipam.Reservation
-	for _, a := range x.byOwner[o] {
-		out = append(out, x.byAddr[a])
-	}
-	if o.IfName != "" {
-		for _, a := range x.byOwner[ipam.Owner{ContainerID: o.ContainerID}] {
-			out = append(out, x.byAddr[a])
+	legacy := ipam.Owner{ContainerID: o.ContainerID}
+	for _, r := range x.byAddr {
+		if r.Owner == o || (o.IfName != "" && r.Owner == legacy) {
+			out = append(out, r)
 		}
 	}
 	slices.SortFunc(out, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// all returns every reservation in no particular order.
+func (x *index) all() []ipam.Reservation {
+	out := make([]ipam.Reservation, 0, len(x.byAddr))
+	for _, r := range x.byAddr {
+		out = append(out, r)
+	}
 	return out
 }
 
@@ -129,23 +157,116 @@ func (s *Store) do(ctx context.Context, network string, create bool, fn func(dir
 	if err := os.MkdirAll(filepath.Join(dir, metaDir), 0o755); err != nil {
 		return fmt.Errorf("node store %s: %w", network, err)
 	}
+	s.mu.Lock()
+	nc := s.nets[dir]
+	if nc == nil {
+		nc = &netCache{}
+		s.nets[dir] = nc
+	}
+	s.mu.Unlock()
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
 	lk, err := lockFile(ctx, filepath.Join(dir, lockName))
 	if err != nil {
 		return fmt.Errorf("node store %s: %w", network, err)
 	}
 	defer unlockFile(lk)
-	x, err := s.load(dir)
+	x, err := s.cachedLoad(dir, nc)
 	if err != nil {
+		nc.x = nil
 		return fmt.Errorf("node store %s: %w", network, err)
 	}
-	return fn(dir, x)
+	if err := fn(dir, x); err != nil {
+		nc.x = nil // whatever fn changed, the next call reads the files again
+		return err
+	}
+	// Still under the flock: remember what the files look like now, our own changes included.
+	nc.x = x
+	if nc.snapID, err = statID(filepath.Join(dir, indexName)); err != nil {
+		nc.x = nil
+	}
+	nc.journal, _ = statID(filepath.Join(dir, journalName))
+	return nil
+}
+
+// cachedLoad returns the network's index, reusing nc when the files did not change since and applying
+// only the journal's new tail when the snapshot is the same.
+func (s *Store) cachedLoad(dir string, nc *netCache) (*index, error) {
+	if _, err := os.Stat(filepath.Join(dir, dirtyName)); err == nil || nc.x == nil {
+		return s.fullLoad(dir, nc)
+	}
+	snapID, err := statID(filepath.Join(dir, indexName))
+	if err != nil {
+		return s.fullLoad(dir, nc)
+	}
+	if snapID != nc.snapID {
+		// Same stat can hide a rewrite (inode reuse, coarse timestamps); the generation cannot.
+		if gen, err := snapshotGen(filepath.Join(dir, indexName)); err != nil || gen != nc.gen {
+			return s.fullLoad(dir, nc)
+		}
+	}
+	journal, err := statID(filepath.Join(dir, journalName))
+	if errors.Is(err, fs.ErrNotExist) {
+		journal = fileID{}
+	} else if err != nil {
+		return s.fullLoad(dir, nc)
+	}
+	if journal == nc.journal {
+		return nc.x, nil
+	}
+	if (nc.journal.ino != 0 && journal.ino != nc.journal.ino) || journal.size < nc.journal.size {
+		return s.fullLoad(dir, nc)
+	}
+	f, err := os.Open(filepath.Join(dir, journalName))
+	if err != nil {
+		return s.fullLoad(dir, nc)
+	}
+	defer f.Close()
+	tail := make([]byte, journal.size-nc.journal.size)
+	if _, err := f.ReadAt(tail, nc.journal.size); err != nil {
+		return s.fullLoad(dir, nc)
+	}
+	if err := applyLines(nc.x, tail, false); err != nil {
+		return s.fullLoad(dir, nc)
+	}
+	return nc.x, nil
+}
+
+func (s *Store) fullLoad(dir string, nc *netCache) (*index, error) {
+	x, err := s.load(dir)
+	if err != nil {
+		return nil, err
+	}
+	nc.gen, _ = snapshotGen(filepath.Join(dir, indexName))
+	return x, nil
+}
+
+// snapshotGen reads the generation from the snapshot's header line.
+func snapshotGen(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	n, _ := f.Read(b)
+	line, _, ok := bytes.Cut(b[:n], []byte("\n"))
+	if !ok {
+		return "", errors.New("no header")
+	}
+	rest, ok := strings.CutPrefix(string(line), indexHeader+" ")
+	if !ok {
+		return "", errors.New("bad header")
+	}
+	gen, _, _ := strings.Cut(rest, " ")
+	return gen, nil
 }
 
 // Load implements ipam.Store.
 func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
 	var st *ipam.State
 	err := s.do(ctx, network, false, func(_ string, x *index) error {
-		st = &ipam.State{Reservations: x.sorted(), LastReserved: map[int]netip.Addr{}}
+		st = &ipam.State{Reservations: x.all(), LastReserved: map[int]netip.Addr{}}
 		for k, v := range x.last {
 			st.LastReserved[k] = v
 		}
@@ -399,7 +520,9 @@ func (s *Store) commit(dir string, x *index, lines []string) error {
 // writeSnapshot replaces the snapshot with x and drops the journal.
 func (s *Store) writeSnapshot(dir string, x *index) error {
 	var b bytes.Buffer
-	b.WriteString(indexHeader + "\n")
+	var gen [8]byte
+	_, _ = rand.Read(gen[:])
+	b.WriteString(indexHeader + " " + hex.EncodeToString(gen[:]) + " " + strconv.Itoa(len(x.byAddr)) + "\n")
 	for _, r := range x.sorted() {
 		b.WriteString(checksummed("+" + fieldSeparator + record(r)))
 		b.WriteByte('\n')
@@ -481,21 +604,44 @@ func readCache(dir string) (*index, error) {
 
 // applyLines applies snapshot (with header and end line) or journal lines to x.
 func applyLines(x *index, data []byte, snapshot bool) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	next := func() (string, bool) {
+		if len(data) == 0 {
+			return "", false
+		}
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			line := string(data)
+			data = nil
+			return line, true
+		}
+		line := string(data[:i])
+		data = data[i+1:]
+		return line, true
+	}
 	if snapshot {
-		if !sc.Scan() || sc.Text() != indexHeader {
+		h, ok := next()
+		rest, isIndex := strings.CutPrefix(h, indexHeader+" ")
+		if !ok || !isIndex {
 			return errors.New("bad header")
+		}
+		if _, count, ok := strings.Cut(rest, " "); ok && len(x.byAddr) == 0 {
+			if n, err := strconv.Atoi(count); err == nil && n > 0 && n <= len(data)/16 {
+				*x = *newIndexSized(n)
+			}
 		}
 	}
 	ended := false
-	for sc.Scan() {
+	for {
+		raw, ok := next()
+		if !ok {
+			break
+		}
 		if ended {
 			return errors.New("data after end")
 		}
-		line, ok := verify(sc.Text())
+		line, ok := verify(raw)
 		if !ok {
-			return fmt.Errorf("bad checksum on %q", sc.Text())
+			return fmt.Errorf("bad checksum on %q", raw)
 		}
 		if !snapshot {
 			x.journalLines++
@@ -503,7 +649,7 @@ func applyLines(x *index, data []byte, snapshot bool) error {
 		op, rest, _ := strings.Cut(line, fieldSeparator)
 		switch op {
 		case "+":
-			r, err := parseRecord(strings.Split(rest, fieldSeparator))
+			r, err := parseRecord(rest)
 			if err != nil {
 				return fmt.Errorf("record %q: %w", rest, err)
 			}
@@ -534,9 +680,6 @@ func applyLines(x *index, data []byte, snapshot bool) error {
 		default:
 			return fmt.Errorf("unknown op %q", op)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
 	}
 	if snapshot && !ended {
 		return errors.New("truncated")

@@ -306,3 +306,42 @@ func TestSortedOwned(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// Two stores (two processes' worth of cache) interleave changes, compactions included: each sees the
+// other's, through the journal's tail or a new snapshot.
+func TestCacheRevalidation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := New(dir, nil), New(dir, nil)
+	a.compactAfter, b.compactAfter = 8, 8
+	n := &ipam.Network{Name: "net1", RangeSets: []ipam.RangeSet{{{Subnet: netip.MustParsePrefix("10.3.0.0/24")}}}}
+	want := map[string]bool{}
+	for i := range 40 {
+		s := []*Store{a, b}[i%2]
+		id := fmt.Sprint("c", i)
+		add(t, s, n, id, "eth0")
+		want[id] = true
+		if i%3 == 2 {
+			old := fmt.Sprint("c", i-1)
+			if _, err := s.Release(ctx, "net1", ipam.Owner{ContainerID: old, IfName: "eth0"}); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, old)
+		}
+		for _, s := range []*Store{a, b} {
+			all, err := s.List(ctx, "net1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != len(want) {
+				t.Fatalf("step %d: a store sees %d reservations, want %d", i, len(all), len(want))
+			}
+			for _, r := range all {
+				if !want[r.Owner.ContainerID] {
+					t.Fatalf("step %d: stale reservation %v", i, r)
+				}
+			}
+		}
+	}
+}
