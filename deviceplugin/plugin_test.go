@@ -203,6 +203,12 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 						Expect(c.Envs[k]).To(Equal(s), k)
 					} else {
 						Expect(c.Envs[k]).To(MatchJSON(v), k)
+						// Byte for byte what upstream's json.Marshal of the map writes (sorted keys).
+						var m map[string]map[string]map[string]string
+						Expect(json.Unmarshal(v, &m)).To(Succeed())
+						canonical, err := json.Marshal(m)
+						Expect(err).NotTo(HaveOccurred())
+						Expect(c.Envs[k]).To(Equal(string(canonical)), k)
 					}
 				}
 				Expect(c.Devices).To(HaveLen(len(want.Specs)))

@@ -129,15 +129,29 @@ func DevInfoFile(resource, deviceID string) string {
 	return strings.ReplaceAll(resource, "/", "-") + "-" + strings.ReplaceAll(deviceID, "/", "-") + "-device.json"
 }
 
-// containerResponse builds the response for one container from prepared devices, in request order.
+// containerResponse builds the response for one container from prepared devices: IDs and specs in
+// request order, _INFO byte for byte as upstream's json.Marshal of a map writes it (IDs sorted).
 func containerResponse(envName string, devs []*prepared) *pluginapi.ContainerAllocateResponse {
 	ids := make([]string, len(devs))
-	var info strings.Builder
-	info.WriteByte('{')
 	var specs []*pluginapi.DeviceSpec
 	seen := map[string]bool{}
 	for i, p := range devs {
 		ids[i] = p.dev.PCIAddress
+		for _, s := range p.specs {
+			if !seen[s.HostPath] {
+				seen[s.HostPath] = true
+				specs = append(specs, s)
+			}
+		}
+	}
+	sorted := slices.Clone(devs)
+	slices.SortFunc(sorted, func(a, b *prepared) int { return strings.Compare(a.dev.PCIAddress, b.dev.PCIAddress) })
+	var info strings.Builder
+	info.WriteByte('{')
+	for i, p := range sorted {
+		if i > 0 && p.dev.PCIAddress == sorted[i-1].dev.PCIAddress {
+			continue
+		}
 		if i > 0 {
 			info.WriteByte(',')
 		}
@@ -145,12 +159,6 @@ func containerResponse(envName string, devs []*prepared) *pluginapi.ContainerAll
 		info.Write(k)
 		info.WriteByte(':')
 		info.Write(p.infoJSON)
-		for _, s := range p.specs {
-			if !seen[s.HostPath] {
-				seen[s.HostPath] = true
-				specs = append(specs, s)
-			}
-		}
 	}
 	info.WriteByte('}')
 	return &pluginapi.ContainerAllocateResponse{
