@@ -121,6 +121,9 @@ type bitmap struct {
 	blocks map[u128]*block
 	full   spanSet // indexes of full blocks
 	set    u128    // number of set bits (saturating is not needed: ranges hold < 2^128 reservations)
+	// last partial block marked: consecutive marks (building a pool from a state) skip the lookups
+	lastIdx u128
+	lastBlk *block
 }
 
 // maxBlock is the index of the last block of the 128-bit space.
@@ -142,13 +145,17 @@ func (m *bitmap) has(off u128) bool {
 // mark sets off; it reports whether it was clear.
 func (m *bitmap) mark(off u128) bool {
 	bi, i := split(off)
-	if m.full.find(bi) >= 0 {
-		return false
-	}
-	b := m.blocks[bi]
-	if b == nil {
-		b = &block{}
-		m.blocks[bi] = b
+	b := m.lastBlk
+	if b == nil || bi != m.lastIdx {
+		if m.full.find(bi) >= 0 {
+			return false
+		}
+		b = m.blocks[bi]
+		if b == nil {
+			b = &block{}
+			m.blocks[bi] = b
+		}
+		m.lastIdx, m.lastBlk = bi, b
 	}
 	bit := uint64(1) << (uint(i) % 64)
 	if b.w[i/64]&bit != 0 {
@@ -160,12 +167,14 @@ func (m *bitmap) mark(off u128) bool {
 	if b.count == blockBits {
 		delete(m.blocks, bi)
 		m.full.add(bi)
+		m.lastBlk = nil
 	}
 	return true
 }
 
 // markBlocks sets every bit of the whole blocks from..to (excluded space: not counted in set).
 func (m *bitmap) markBlocks(from, to u128) {
+	m.lastBlk = nil
 	for bi, b := range m.blocks {
 		if !bi.less(from) && !to.less(bi) {
 			m.set = m.set.sub(u128{lo: uint64(b.count)})
@@ -199,6 +208,7 @@ func (m *bitmap) clear(off u128) bool {
 	m.set = m.set.sub(u128{lo: 1})
 	if b.count == 0 {
 		delete(m.blocks, bi)
+		m.lastBlk = nil
 	}
 	return true
 }
