@@ -40,13 +40,17 @@ func prepare(res *config.Resource, sel *config.Selector, d Device, snap *Snapsho
 	}}
 	switch {
 	case d.Driver == "vfio-pci":
-		group := "/dev/vfio/" + d.IOMMUGroup
-		host := group
-		if d.NoIOMMU {
-			host = "/dev/vfio/noiommu-" + d.IOMMUGroup
+		p.info["vfio"] = map[string]string{"mount": DevVFIO}
+		p.specs = append(p.specs, spec(DevVFIO, DevVFIO))
+		if d.IOMMUGroup != "" { // without one, upstream too offers only /dev/vfio/vfio
+			group := "/dev/vfio/" + d.IOMMUGroup
+			host := group
+			if d.NoIOMMU {
+				host = "/dev/vfio/noiommu-" + d.IOMMUGroup
+			}
+			p.info["vfio"]["dev-mount"] = group
+			p.specs = append(p.specs, spec(host, group))
 		}
-		p.info["vfio"] = map[string]string{"mount": DevVFIO, "dev-mount": group}
-		p.specs = append(p.specs, spec(DevVFIO, DevVFIO), spec(host, group))
 	case d.UIO != "":
 		p.info["uio"] = map[string]string{"mount": "/dev/" + d.UIO}
 		p.specs = append(p.specs, spec("/dev/"+d.UIO, "/dev/"+d.UIO))
