@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -125,14 +126,28 @@ func (s *pool) update(res config.Resource, devs map[string]*prepared) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := len(devs) != len(s.devs)
+	var added, removed []string
 	for id, p := range devs {
 		old, ok := s.devs[id]
 		if !ok || old.health.Healthy != p.health.Healthy || !sameTopology(old.topology, p.topology) {
 			changed = true
 		}
+		if !ok {
+			added = append(added, id)
+		}
 		if ok && old.health != p.health {
 			s.log.Info("device health", "device", id, "healthy", p.health.Healthy, "reason", p.health.Reason)
 		}
+	}
+	for id := range s.devs {
+		if _, ok := devs[id]; !ok {
+			removed = append(removed, id)
+		}
+	}
+	if len(added) > 0 || len(removed) > 0 {
+		slices.Sort(added)
+		slices.Sort(removed)
+		s.log.Info("pool devices changed", "added", added, "removed", removed, "devices", len(devs))
 	}
 	s.res, s.devs = res, devs
 	if changed {
