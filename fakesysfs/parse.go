@@ -1,6 +1,7 @@
 package fakesysfs
 
 import (
+	"crypto/rand"
 	"net"
 	"strings"
 	"syscall"
@@ -122,9 +123,9 @@ func parseDriverOverride(b []byte) (string, syscall.Errno) {
 	return s, 0
 }
 
-// parseOFEDGUID parses a write to MLNX_OFED's sriov/<vf>/{node,port}: sscanf "%hhx:...:%hhx" must
-// convert 8 bytes, else EINVAL. Each field is 1 or more hex digits (an optional 0x prefix), the byte
-// is its low 8 bits, and anything after the eighth field is ignored, as sscanf does.
+// parseOFEDGUID parses a write to MLNX_OFED's sriov/<vf>/{node,port}: sscanf "%02x:...:%02x" must
+// convert 8 fields, else EINVAL. A field is 1 or 2 hex digits (after optional blanks); anything after
+// the eighth field is ignored, as sscanf does.
 func parseOFEDGUID(s string) (net.HardwareAddr, syscall.Errno) {
 	out := make(net.HardwareAddr, 8)
 	for i := range 8 {
@@ -134,17 +135,7 @@ func parseOFEDGUID(s string) (net.HardwareAddr, syscall.Errno) {
 			}
 			s = s[1:]
 		}
-		s = strings.TrimLeft(s, " \t\n")
-		if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isHex(s[2]) {
-			s = s[2:]
-		}
-		n := 0
-		var v uint64
-		for n < len(s) && isHex(s[n]) {
-			d, _ := digit(s[n])
-			v = v<<4 | d
-			n++
-		}
+		v, n := hexField(s, 2)
 		if n == 0 {
 			return nil, syscall.EINVAL
 		}
@@ -152,6 +143,102 @@ func parseOFEDGUID(s string) (net.HardwareAddr, syscall.Errno) {
 		s = s[n:]
 	}
 	return out, 0
+}
+
+// hexField scans blanks and then at most width hex digits; n is the number of bytes consumed, 0 when
+// no digit was found.
+func hexField(s string, width int) (v uint64, n int) {
+	blanks := len(s) - len(strings.TrimLeft(s, " \t\n"))
+	digits := 0
+	for digits < width && blanks+digits < len(s) && isHex(s[blanks+digits]) {
+		d, _ := digit(s[blanks+digits])
+		v = v<<4 | d
+		digits++
+	}
+	if digits == 0 {
+		return 0, 0
+	}
+	return v, blanks + digits
+}
+
+// parseOFEDMAC parses sriov/<vf>/mac: "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", or "Random".
+func parseOFEDMAC(s string) (net.HardwareAddr, syscall.Errno) {
+	if strings.TrimSuffix(s, "\n") == "Random" {
+		mac := make(net.HardwareAddr, 6)
+		_, _ = rand.Read(mac)
+		mac[0] = mac[0]&^1 | 2 // unicast, locally administered (eth_random_addr)
+		return mac, 0
+	}
+	mac := make(net.HardwareAddr, 6)
+	rest := s
+	for i := range 6 {
+		if i > 0 {
+			if !strings.HasPrefix(rest, ":") {
+				return nil, syscall.EINVAL
+			}
+			rest = rest[1:]
+		}
+		v, n := hexField(rest, 16)
+		if n == 0 {
+			return nil, syscall.EINVAL
+		}
+		mac[i] = byte(v)
+		rest = rest[n:]
+	}
+	return mac, 0
+}
+
+// decField scans blanks and a decimal number.
+func decField(s string) (v uint64, n int) {
+	blanks := len(s) - len(strings.TrimLeft(s, " \t\n"))
+	digits := 0
+	for blanks+digits < len(s) && s[blanks+digits] >= '0' && s[blanks+digits] <= '9' {
+		v = v*10 + uint64(s[blanks+digits]-'0')
+		digits++
+	}
+	if digits == 0 {
+		return 0, 0
+	}
+	return v, blanks + digits
+}
+
+// parseOFEDVlan parses sriov/<vf>/vlan: "<vlan>:<qos>[:802.1Q|:802.1ad]"; the eswitch refuses a VLAN
+// above 4095 or a QoS above 7 (EINVAL).
+func parseOFEDVlan(s string) (vlan, qos, proto int, errno syscall.Errno) {
+	v, n := decField(s)
+	if n == 0 || !strings.HasPrefix(s[n:], ":") {
+		return 0, 0, 0, syscall.EINVAL
+	}
+	s = s[n+1:]
+	q, n := decField(s)
+	if n == 0 {
+		return 0, 0, 0, syscall.EINVAL
+	}
+	s = s[n:]
+	proto = 0x8100
+	if ext, ok := strings.CutPrefix(s, ":802."); ok {
+		ext = strings.TrimRight(ext, "\n")
+		switch ext {
+		case "1AD", "1ad":
+			proto = 0x88a8
+		case "1Q", "1q":
+		default:
+			return 0, 0, 0, syscall.EINVAL
+		}
+	}
+	if v > 4095 || q > 7 {
+		return 0, 0, 0, syscall.EINVAL
+	}
+	return int(v), int(q), proto, 0
+}
+
+// parseOFEDRate parses sriov/<vf>/{max,min}_tx_rate: "%u" (Mbit/s).
+func parseOFEDRate(s string) (int, syscall.Errno) {
+	v, n := decField(s)
+	if n == 0 || v > 1<<31 {
+		return 0, syscall.EINVAL
+	}
+	return int(v), 0
 }
 
 // parseOFEDPolicy accepts exactly Down, Up or Follow (one trailing newline allowed).

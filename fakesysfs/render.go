@@ -942,22 +942,79 @@ func (t *tx) removeRDMA(d device) {
 	t.rm(d.dir + "/infiniband")
 }
 
-// renderOFEDVF renders MLNX_OFED's sriov/<i>/ files of a PF.
+// renderOFEDVF renders MLNX_OFED's sriov/<i>/ files of a PF (sysfs.md §9.1): node, port and policy on
+// an InfiniBand port; on an Ethernet port node, the eswitch setters (reading back their usage) and
+// config. With policy "" (a state update) the policy file is left as it is.
 func (t *tx) renderOFEDVF(pf device, i int, policy string) {
 	dir := fmt.Sprintf("%s/sriov/%d", pf.dir, i)
 	vfs := t.st.VFs[pf.bdf]
-	var v VF
+	v := VF{Index: i}
 	if i < len(vfs) {
 		v = vfs[i]
 	}
 	t.staged(dir, func() {
 		t.d(dir)
 		t.f(dir+"/node", guid8(v.NodeGUID).String()+"\n", 0o644)
-		t.f(dir+"/port", guid8(v.PortGUID).String()+"\n", 0o644)
-		if policy != "" {
-			t.f(dir+"/policy", policy+"\n", 0o644)
+		if pf.spec().LinkLayer == topology.InfiniBand {
+			t.f(dir+"/port", guid8(v.PortGUID).String()+"\n", 0o644)
+			if policy != "" {
+				t.f(dir+"/policy", policy+"\n", 0o644)
+			}
+			return
 		}
+		if policy != "" {
+			for name, usage := range ofedUsage {
+				t.f(dir+"/"+name, usage, 0o644)
+			}
+		}
+		t.f(dir+"/config", ofedConfig(v), 0o444)
 	})
+}
+
+// ofedUsage is what MLNX_OFED's Ethernet VF setters read back.
+var ofedUsage = map[string]string{
+	"mac":         "usage: write <LLADDR|Random> to set VF Mac Address\n",
+	"vlan":        "usage: write <Vlan:Qos[:Proto]> to set VF Vlan, Qos, and optionally Vlan Protocol (default 802.1Q)\n",
+	"spoofcheck":  "usage: write <ON|OFF> to enable|disable VF SpoofCheck\n",
+	"trust":       "usage: write <ON|OFF> to trust|untrust VF\n",
+	"link_state":  "usage: write <Up|Down|Follow> to set VF State\n",
+	"max_tx_rate": "usage: write <Rate (Mbit/s)> to set VF max rate\n",
+	"min_tx_rate": "usage: write <Rate (Mbit/s)> to set VF min rate\n",
+}
+
+// VF link states as netlink reports them (IFLA_VF_LINK_STATE_*).
+const (
+	linkStateAuto    = 0
+	linkStateEnable  = 1
+	linkStateDisable = 2
+)
+
+// ofedConfig is the Ethernet VF's sriov/<i>/config.
+func ofedConfig(v VF) string {
+	onOff := map[bool]string{true: "ON", false: "OFF"}
+	proto := "N/A"
+	if v.Vlan != 0 || v.Qos != 0 {
+		proto = "802.1Q"
+		if v.VlanProto == 0x88a8 {
+			proto = "802.1ad"
+		}
+	}
+	state := map[uint32]string{linkStateAuto: "Follow", linkStateEnable: "Up", linkStateDisable: "Down"}[v.LinkState]
+	mac := make(net.HardwareAddr, 6)
+	copy(mac, v.MAC)
+	var b strings.Builder
+	fmt.Fprintf(&b, "VF         : %d\n", v.Index)
+	fmt.Fprintf(&b, "MAC        : %s\n", mac)
+	fmt.Fprintf(&b, "VLAN       : %d\n", v.Vlan)
+	fmt.Fprintf(&b, "QoS        : %d\n", v.Qos)
+	fmt.Fprintf(&b, "VLAN Proto : %s\n", proto)
+	fmt.Fprintf(&b, "SpoofCheck : %s\n", onOff[v.Spoofchk])
+	fmt.Fprintf(&b, "Trust      : %s\n", onOff[v.Trust])
+	fmt.Fprintf(&b, "LinkState  : %s\n", state)
+	fmt.Fprintf(&b, "MinTxRate  : %d\n", v.MinTxRate)
+	fmt.Fprintf(&b, "MaxTxRate  : %d\n", v.MaxTxRate)
+	fmt.Fprintf(&b, "VGT+       : OFF\n")
+	return b.String()
 }
 
 // vfAt is VF i of a PF as its sriov_offset and sriov_stride place it.

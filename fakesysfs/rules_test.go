@@ -402,6 +402,34 @@ func TestUpdateVF(t *testing.T) {
 				t.Errorf("UpdateVF accepted a 1-byte MAC")
 			}
 
+			// MLNX_OFED Ethernet VF files: usage strings, setters into the PF-side state, config.
+			eth := "/sys/bus/pci/devices/0000:5e:00.0/sriov/1"
+			if got := read(t, k, eth+"/spoofcheck"); got != "usage: write <ON|OFF> to enable|disable VF SpoofCheck\n" {
+				t.Errorf("spoofcheck reads %q", got)
+			}
+			wantErrno(t, write(k, eth+"/vlan", "5000:0"), "write", syscall.EINVAL)
+			wantErrno(t, write(k, eth+"/vlan", "10:3:802.1x"), "write", syscall.EINVAL)
+			wantErrno(t, write(k, eth+"/spoofcheck", "on"), "write", syscall.EINVAL)
+			wantErrno(t, write(k, eth+"/mac", "02:00"), "write", syscall.EINVAL)
+			mustWrite(t, k, eth+"/vlan", "10:3:802.1ad\n")
+			mustWrite(t, k, eth+"/spoofcheck", "ON\n")
+			mustWrite(t, k, eth+"/trust", "ON")
+			mustWrite(t, k, eth+"/link_state", "Up")
+			mustWrite(t, k, eth+"/max_tx_rate", "1000")
+			mustWrite(t, k, eth+"/mac", "02:00:00:00:00:99")
+			vfs, _ = k.VFs("0000:5e:00.0")
+			if v := vfs[1]; v.Vlan != 10 || v.Qos != 3 || v.VlanProto != 0x88a8 || !v.Spoofchk || !v.Trust || v.LinkState != 1 || v.MaxTxRate != 1000 {
+				t.Errorf("VF state after OFED writes: %+v", v)
+			}
+			if got := read(t, k, "/sys/class/net/enp94s0v1/address"); got != "02:00:00:00:00:99\n" {
+				t.Errorf("VF address after OFED mac = %q", got)
+			}
+			wantConfig := "VF         : 1\nMAC        : 02:00:00:00:00:99\nVLAN       : 10\nQoS        : 3\nVLAN Proto : 802.1ad\n" +
+				"SpoofCheck : ON\nTrust      : ON\nLinkState  : Up\nMinTxRate  : 0\nMaxTxRate  : 1000\nVGT+       : OFF\n"
+			if got := read(t, k, eth+"/config"); got != wantConfig {
+				t.Errorf("config = %q, want %q", got, wantConfig)
+			}
+
 			// IB VF: zero GUIDs and DOWN until a GUID is set and the VF rebinds.
 			ib := "/sys/bus/pci/devices/0000:18:00.0"
 			vf := "/sys/bus/pci/devices/0000:18:00.1"

@@ -307,29 +307,79 @@ func (t *tx) storeRemoveID(drv, s string) error {
 	return nil
 }
 
-// storeOFED handles MLNX_OFED's sriov/<i>/{node,port,policy}.
+// storeOFED handles MLNX_OFED's sriov/<i>/ files (sriov_sysfs.c).
 func (t *tx) storeOFED(pf device, i int, file, s string) error {
-	switch file {
-	case "node", "port":
+	ib := pf.spec().LinkLayer == topology.InfiniBand
+	set := func(fn func(v *VF)) error {
+		return t.updateVF(pf.bdf, i, func(v *VF) error { fn(v); return nil })
+	}
+	switch {
+	case file == "node" || (ib && file == "port"):
 		g, errno := parseOFEDGUID(s)
 		if errno != 0 {
 			return errno
 		}
-		return t.updateVF(pf.bdf, i, func(v *VF) error {
+		return set(func(v *VF) {
 			if file == "node" {
 				v.NodeGUID = g
 			} else {
 				v.PortGUID = g
 			}
-			return nil
 		})
-	case "policy":
+	case ib && file == "policy":
 		p, errno := parseOFEDPolicy(s)
 		if errno != 0 {
 			return errno
 		}
 		t.f(fmt.Sprintf("%s/sriov/%d/policy", pf.dir, i), p+"\n", 0o644)
 		return t.err
+	case !ib && file == "mac":
+		mac, errno := parseOFEDMAC(s)
+		if errno != 0 {
+			return errno
+		}
+		return set(func(v *VF) { v.MAC = mac })
+	case !ib && file == "vlan":
+		vlan, qos, proto, errno := parseOFEDVlan(s)
+		if errno != 0 {
+			return errno
+		}
+		return set(func(v *VF) { v.Vlan, v.Qos, v.VlanProto = vlan, qos, proto })
+	case !ib && (file == "spoofcheck" || file == "trust"):
+		var on bool
+		switch strings.TrimSuffix(s, "\n") {
+		case "ON":
+			on = true
+		case "OFF":
+		default:
+			return syscall.EINVAL
+		}
+		return set(func(v *VF) {
+			if file == "trust" {
+				v.Trust = on
+			} else {
+				v.Spoofchk = on
+			}
+		})
+	case !ib && file == "link_state":
+		p, errno := parseOFEDPolicy(s)
+		if errno != 0 {
+			return errno
+		}
+		state := map[string]uint32{"Follow": linkStateAuto, "Up": linkStateEnable, "Down": linkStateDisable}[p]
+		return set(func(v *VF) { v.LinkState = state })
+	case !ib && (file == "max_tx_rate" || file == "min_tx_rate"):
+		rate, errno := parseOFEDRate(s)
+		if errno != 0 {
+			return errno
+		}
+		return set(func(v *VF) {
+			if file == "max_tx_rate" {
+				v.MaxTxRate = rate
+			} else {
+				v.MinTxRate = rate
+			}
+		})
 	}
 	return t.storeGeneric(fmt.Sprintf("%s/sriov/%d/%s", pf.dir, i, file), []byte(s))
 }
