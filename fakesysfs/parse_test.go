@@ -196,3 +196,37 @@ func FuzzNumVFsWrite(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOFEDEthernet checks the OFED Ethernet setters' parsers: what they accept is in range and
+// round-trips through the form they print.
+func FuzzOFEDEthernet(f *testing.F) {
+	for _, s := range []string{"10:3", "10:3:802.1ad", "4095:7:802.1Q\n", "5000:0", "02:00:00:00:00:01", "Random", "1000", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if vlan, qos, proto, errno := parseOFEDVlan(s); errno == 0 {
+			if vlan < 0 || vlan > 4095 || qos < 0 || qos > 7 || (proto != 0x8100 && proto != 0x88a8) {
+				t.Fatalf("parseOFEDVlan(%q) = %d %d %#x", s, vlan, qos, proto)
+			}
+			again := strconv.Itoa(vlan) + ":" + strconv.Itoa(qos)
+			if v2, q2, _, e2 := parseOFEDVlan(again); e2 != 0 || v2 != vlan || q2 != qos {
+				t.Fatalf("round trip of %q", again)
+			}
+		} else if errno != syscall.EINVAL {
+			t.Fatalf("parseOFEDVlan(%q): %v", s, errno)
+		}
+		if mac, errno := parseOFEDMAC(s); errno == 0 {
+			if len(mac) != 6 {
+				t.Fatalf("parseOFEDMAC(%q) = %v", s, mac)
+			}
+			if again, e2 := parseOFEDMAC(mac.String()); e2 != 0 || again.String() != mac.String() {
+				t.Fatalf("round trip of %v", mac)
+			}
+		} else if errno != syscall.EINVAL {
+			t.Fatalf("parseOFEDMAC(%q): %v", s, errno)
+		}
+		if rate, errno := parseOFEDRate(s); errno == 0 && rate < 0 {
+			t.Fatalf("parseOFEDRate(%q) = %d", s, rate)
+		}
+	})
+}
