@@ -115,7 +115,8 @@ const windowFree = 64
 // the set's cursor forward in address order (wrapping to the lowest block) until windowFree usable free
 // addresses lie after the cursor, or until a missing block (entirely free) inside the set's ranges follows.
 // Free bits count only where the address is inside one of the set's ranges (the network address, IPv4
-// broadcast and addresses past a range's end are never handed out). Exclusions are not consulted: an
+// broadcast and addresses past a range's end are never handed out). When the address right after the cursor
+// lies in a missing block, the window is empty: the allocator takes that address. Exclusions are not consulted: an
 // excluded address counted as free only makes the window end early, which costs a retry, never a
 // duplicate. When the free addresses are fewer than windowFree, the window is every block: exact.
 func window(blocks []block, cursors map[int]netip.Addr, sets []ipam.RangeSet) []block {
@@ -140,6 +141,12 @@ func window(blocks []block, cursors map[int]netip.Addr, sets []ipam.RangeSet) []
 		slices.SortFunc(bs, func(x, y block) int { return x.start.Compare(y.start) })
 		first := 0
 		cursor, hasCursor := cursors[set]
+		if hasCursor && cursor.Next().IsValid() && inSet(cursor.Next()) {
+			nb, _ := blockOf(cursor.Next())
+			if _, found := slices.BinarySearchFunc(bs, nb, func(b block, a netip.Addr) int { return b.start.Compare(a) }); !found {
+				continue // the address after the cursor lies in a missing block: free, the allocator takes it
+			}
+		}
 		if hasCursor {
 			cb, _ := blockOf(cursor)
 			first, _ = slices.BinarySearchFunc(bs, cb, func(b block, a netip.Addr) int { return b.start.Compare(a) })
