@@ -89,14 +89,15 @@ func (r *Range) canonicalize(field string) error {
 	} else {
 		r.Start = network.Next()
 	}
-	if r.End.IsValid() {
+	switch {
+	case r.End.IsValid():
 		r.End = r.End.Unmap()
 		if err := inSubnet("end", r.End); err != nil {
 			return err
 		}
-	} else if is4 {
+	case is4:
 		r.End = last.Prev()
-	} else {
+	default:
 		r.End = last
 	}
 	if r.End.Less(r.Start) {

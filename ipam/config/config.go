@@ -183,9 +183,9 @@ func Parse(stdin []byte, cniArgs string) (*Config, error) {
 	}
 	if in.Subnet != "" {
 		if in.Range == "" {
-			in.rangeConf.Exclude = in.WExclude // "exclude" is one JSON field shared by both formats
+			in.Exclude = in.WExclude // "exclude" is one JSON field shared by both formats
 		}
-		r, err := in.rangeConf.parse("ipam")
+		r, err := in.parse("ipam")
 		if err != nil {
 			return nil, err
 		}

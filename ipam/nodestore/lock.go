@@ -23,12 +23,12 @@ func lockFile(ctx context.Context, path string) (*os.File, error) {
 			return f, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, context.Cause(ctx))
 		case <-time.After(wait):
 		}
@@ -40,5 +40,5 @@ func lockFile(ctx context.Context, path string) (*os.File, error) {
 
 func unlockFile(f *os.File) {
 	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	f.Close()
+	_ = f.Close()
 }

@@ -221,7 +221,7 @@ func (s *Store) cachedLoad(dir string, nc *netCache) (*index, error) {
 	if err != nil {
 		return s.fullLoad(dir, nc)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	tail := make([]byte, journal.size-nc.journal.size)
 	if _, err := f.ReadAt(tail, nc.journal.size); err != nil {
 		return s.fullLoad(dir, nc)
@@ -247,7 +247,7 @@ func snapshotGen(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b := make([]byte, 64)
 	n, _ := f.Read(b)
 	line, _, ok := bytes.Cut(b[:n], []byte("\n"))

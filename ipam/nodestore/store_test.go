@@ -98,7 +98,7 @@ func newHostLocal(t *testing.T, dataDir, network string) hostLocal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { _ = s.Close() })
 	return hostLocal{t, s}
 }
 
@@ -107,7 +107,7 @@ func (h hostLocal) reserve(id, ifname, ip, rangeID string) {
 	if err := h.s.Lock(); err != nil {
 		h.t.Fatal(err)
 	}
-	defer h.s.Unlock()
+	defer func() { _ = h.s.Unlock() }()
 	if ok, err := h.s.Reserve(id, ifname, net.ParseIP(ip), rangeID); !ok || err != nil {
 		h.t.Fatalf("host-local reserve %s: %v %v", ip, ok, err)
 	}
@@ -176,7 +176,7 @@ func TestCacheRebuild(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			_, err = f.WriteString("+\t10.1.0.77\tghost\teth0\t\t\t\t0\t0\tbadsum\n")
 			return err
 		}},

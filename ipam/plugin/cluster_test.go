@@ -36,7 +36,7 @@ func TestClusterStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { st.Close() })
+			t.Cleanup(func() { _ = st.Close() })
 			return st
 		})
 	})
