@@ -234,7 +234,8 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 
 		It("reports allocations through the pod-resources API", func() {
 			e.startPlugin()
-			Eventually(e.kubelet.Resources).Should(HaveLen(3))
+			Eventually(e.counts(ib)).Should(HaveField("Allocatable", 6))
+			Eventually(e.counts(eth)).Should(HaveField("Allocatable", 5))
 			ibIDs, _, err := e.kubelet.Allocate(ctx, pod("a"), "main", ib, 2)
 			Expect(err).NotTo(HaveOccurred())
 			ethIDs, _, err := e.kubelet.Allocate(ctx, pod("a"), "side", eth, 1)
