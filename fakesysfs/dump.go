@@ -56,7 +56,7 @@ func Dump(fs afero.Fs, root string) (string, error) {
 				return err
 			}
 			names, err := f.Readdirnames(-1)
-			f.Close()
+			_ = f.Close()
 			if err != nil {
 				return err
 			}

@@ -22,9 +22,7 @@ func parseU16(s string) (uint16, syscall.Errno) {
 
 // parseULL is the kernel's _kstrtoull with base 0.
 func parseULL(s string) (uint64, syscall.Errno) {
-	if strings.HasPrefix(s, "+") {
-		s = s[1:]
-	}
+	s = strings.TrimPrefix(s, "+")
 	base := uint64(10)
 	if len(s) > 0 && s[0] == '0' {
 		if len(s) > 2 && (s[1] == 'x' || s[1] == 'X') && isHex(s[2]) {
@@ -54,9 +52,7 @@ func parseULL(s string) (uint64, syscall.Errno) {
 		return 0, syscall.ERANGE
 	}
 	rest := s[n:]
-	if strings.HasPrefix(rest, "\n") {
-		rest = rest[1:]
-	}
+	rest = strings.TrimPrefix(rest, "\n")
 	if rest != "" {
 		return 0, syscall.EINVAL
 	}

@@ -3,9 +3,7 @@ package fakesysfs
 import (
 	"bytes"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -227,7 +225,7 @@ func (t *tx) names(dir string) []string {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	names, _ := f.Readdirnames(-1)
 	sort.Strings(names)
 	return names
@@ -1152,7 +1150,7 @@ func (t *tx) updateVF(pfBDF string, i int, fn func(*VF) error) error {
 	}
 	if !bytes.Equal(oldMAC, v.MAC) && pf.spec().LinkLayer == topology.Ethernet && len(v.MAC) == 6 && !isZeroHW(v.MAC) {
 		for _, name := range t.names(vf.dir + "/net") {
-			t.f(vf.dir+"/net/"+name+"/address", net.HardwareAddr(v.MAC).String()+"\n", 0o444)
+			t.f(vf.dir+"/net/"+name+"/address", v.MAC.String()+"\n", 0o444)
 		}
 	}
 	if t.k.node.OFED && t.exists(fmt.Sprintf("%s/sriov/%d", pf.dir, i)) {
@@ -1160,6 +1158,3 @@ func (t *tx) updateVF(pfBDF string, i int, fn func(*VF) error) error {
 	}
 	return t.err
 }
-
-// isNotExist reports a missing path.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

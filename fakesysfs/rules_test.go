@@ -28,7 +28,7 @@ func listDir(t *testing.T, fs afero.Fs, dir string) []string {
 	if err != nil {
 		t.Fatalf("open %s: %v", dir, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	names, err := f.Readdirnames(-1)
 	if err != nil {
 		t.Fatal(err)

@@ -150,7 +150,7 @@ func (m *MemFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 		}
 		if full := join(parent, base); m.nodes[full] != nil {
 			// A dangling link: create its target, as open(2) does.
-			real, n = full, nil
+			n = nil
 			target, k, rerr := resolve(m.lookup, full, true)
 			if rerr != nil {
 				return nil, pathErr("open", name, rerr)

@@ -82,7 +82,7 @@ func (d *DirFs) fastRealpath(name string, follow bool) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	return d.fastReal(fd)
 }
 
@@ -100,7 +100,7 @@ func (d *DirFs) fastStat(name string, follow bool) (os.FileInfo, bool) {
 		return nil, false
 	}
 	f := os.NewFile(uintptr(fd), baseName(name))
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, false
@@ -114,7 +114,7 @@ func (d *DirFs) fastReadlink(name string) (string, error, bool) {
 	if !ok {
 		return "", nil, false
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	buf := make([]byte, 256)
 	for {
 		n, err := unix.Readlinkat(fd, "", buf)

@@ -132,14 +132,14 @@ func TestLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			names, err := f.Readdirnames(-1)
-			f.Close()
+			_ = f.Close()
 			sort.Strings(names)
 			if err != nil || len(names) != 2 || names[0] != "net" || names[1] != "vendor" {
 				t.Errorf("readdir via link = %v, %v", names, err)
 			}
 			f, _ = fs.Open("/sys/class/net")
 			fis, _ := f.Readdir(-1)
-			f.Close()
+			_ = f.Close()
 			if len(fis) != 1 || fis[0].Mode()&os.ModeSymlink == 0 || fis[0].Name() != "eth0" {
 				t.Errorf("readdir of links: %v", fis)
 			}
@@ -223,16 +223,16 @@ func TestFileOps(t *testing.T) {
 			if _, err := f.Write([]byte("hello")); err != nil {
 				t.Fatal(err)
 			}
-			f.Close()
+			_ = f.Close()
 			if _, err := fs.OpenFile("/a/f", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640); errnoOf(err) != syscall.EEXIST {
 				t.Errorf("O_EXCL on existing: %v", err)
 			}
 			f, _ = fs.OpenFile("/a/f", os.O_WRONLY|os.O_APPEND, 0)
 			_, _ = f.Write([]byte(" world"))
-			f.Close()
+			_ = f.Close()
 			f, _ = fs.Open("/a/f")
 			b, _ := io.ReadAll(f)
-			f.Close()
+			_ = f.Close()
 			if string(b) != "hello world" {
 				t.Errorf("append: %q", b)
 			}
@@ -312,7 +312,7 @@ func TestRenameDirThenEdit(t *testing.T) {
 					t.Fatal(err)
 				}
 				names, _ := f.Readdirnames(-1)
-				f.Close()
+				_ = f.Close()
 				if len(names) != want {
 					t.Errorf("%s lists %v, want %d entries", dir, names, want)
 				}
