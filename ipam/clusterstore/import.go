@@ -71,7 +71,10 @@ func (s *Store) importBatch(ctx context.Context, network string, rs []ipam.Reser
 		ops = append(ops, clientv3.OpPut(k, string(v)))
 	}
 	ops = append(ops, clientv3.OpPut(s.networkKey(network), ""))
-	for range maxTxnRetries {
+	for attempt := range maxTxnRetries {
+		if err := backoff(ctx, attempt); err != nil {
+			return fmt.Errorf("cluster store: import into %s: %w", network, err)
+		}
 		bcmps := append([]clientv3.Cmp(nil), cmps...)
 		bops := append([]clientv3.Op(nil), ops...)
 		var elseOps []clientv3.Op

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -32,9 +33,27 @@ const (
 	DefaultPrefix         = "/vflab/ipam/"
 )
 
-// maxTxnRetries bounds how often Reserve and Release retry after a concurrent change of a block bitmap or an
-// owner record (each retry uses the values the failed transaction returned, so it is one round trip).
-const maxTxnRetries = 64
+// maxTxnRetries bounds how often Reserve, Release and Import retry after a concurrent change of a block
+// bitmap or an owner record (each retry uses the values the failed transaction returned, so it is one round
+// trip). From the fourth attempt on, a short random pause (backoff) spreads out writers fighting over one
+// block; the caller's context bounds the whole loop.
+const maxTxnRetries = 256
+
+// backoff pauses before retry attempt n (none for the first three), at most ~20 ms, or until ctx ends.
+func backoff(ctx context.Context, n int) error {
+	if n < 3 {
+		return ctx.Err()
+	}
+	d := time.Duration(rand.Int64N(int64(min(n, 20)) * int64(time.Millisecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Config says how to reach etcd and where the store's keys live.
 type Config struct {
@@ -475,6 +494,9 @@ func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservati
 	for attempt := range maxTxnRetries {
 		if attempt > 0 {
 			s.log.Debug("cluster store: a block bitmap changed under reserve, retrying", "network", network, "owner", owner.String(), "attempt", attempt)
+			if err := backoff(ctx, attempt); err != nil {
+				return fmt.Errorf("cluster store: reserve in %s for %s: %w", network, owner, err)
+			}
 		}
 		cmps := make([]clientv3.Cmp, 0, len(ipKeys)+1+len(blockKeys))
 		ops := make([]clientv3.Op, 0, 2*len(ipKeys)+len(blockKeys)+2)
@@ -607,9 +629,12 @@ func (s *Store) Release(ctx context.Context, network string, owner ipam.Owner) (
 		return nil, err
 	}
 	blocks := map[string]blockState{}
-	for range maxTxnRetries {
+	for attempt := range maxTxnRetries {
 		if ownerRev == 0 {
 			return nil, nil
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, fmt.Errorf("cluster store: release %s in %s: %w", owner, network, err)
 		}
 		var blockKeys []string
 		bits := map[string][]int{}
