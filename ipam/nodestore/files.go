@@ -134,6 +134,20 @@ func verify(line string) (string, bool) {
 	return line[:i], true
 }
 
+// verifyBytes is verify for a line available both as a string and as the bytes it was read from (so
+// the checksum needs no copy).
+func verifyBytes(line string, raw []byte) (string, bool) {
+	i := strings.LastIndex(line, fieldSeparator)
+	if i < 0 || len(raw) != len(line) {
+		return "", false
+	}
+	sum, err := strconv.ParseUint(line[i+1:], 16, 32)
+	if err != nil || uint32(sum) != crc32.ChecksumIEEE(raw[:i]) {
+		return "", false
+	}
+	return line[:i], true
+}
+
 // writeExclusive writes content to dir/name only if it does not exist: temp file, fsync, link. It returns
 // os.ErrExist (wrapped) when the name is taken.
 func writeExclusive(dir, name string, content []byte) error {

@@ -604,18 +604,22 @@ func readCache(dir string) (*index, error) {
 
 // applyLines applies snapshot (with header and end line) or journal lines to x.
 func applyLines(x *index, data []byte, snapshot bool) error {
+	// One string for the whole file: lines and fields are substrings of it, not allocations.
+	// The checksums are computed over data; pos tracks the same offsets in both.
+	text := string(data)
+	pos := 0
+	var rawBytes []byte
 	next := func() (string, bool) {
-		if len(data) == 0 {
+		if pos >= len(text) {
 			return "", false
 		}
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			line := string(data)
-			data = nil
-			return line, true
+		end := strings.IndexByte(text[pos:], '\n')
+		if end < 0 {
+			end = len(text) - pos
 		}
-		line := string(data[:i])
-		data = data[i+1:]
+		line := text[pos : pos+end]
+		rawBytes = data[pos : pos+end]
+		pos += end + 1
 		return line, true
 	}
 	if snapshot {
@@ -639,7 +643,7 @@ func applyLines(x *index, data []byte, snapshot bool) error {
 		if ended {
 			return errors.New("data after end")
 		}
-		line, ok := verify(raw)
+		line, ok := verifyBytes(raw, rawBytes)
 		if !ok {
 			return fmt.Errorf("bad checksum on %q", raw)
 		}
