@@ -121,21 +121,8 @@ func checksummed(line string) string {
 	return line + fieldSeparator + strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(line))), 16)
 }
 
-// verify splits a checksummed line and checks it.
-func verify(line string) (string, bool) {
-	i := strings.LastIndex(line, fieldSeparator)
-	if i < 0 {
-		return "", false
-	}
-	sum, err := strconv.ParseUint(line[i+1:], 16, 32)
-	if err != nil || uint32(sum) != crc32.ChecksumIEEE([]byte(line[:i])) {
-		return "", false
-	}
-	return line[:i], true
-}
-
-// verifyBytes is verify for a line available both as a string and as the bytes it was read from (so
-// the checksum needs no copy).
+// verifyBytes splits a checksummed line, available both as a string and as the bytes it was read from
+// (so the checksum needs no copy), and checks it.
 func verifyBytes(line string, raw []byte) (string, bool) {
 	i := strings.LastIndex(line, fieldSeparator)
 	if i < 0 || len(raw) != len(line) {
