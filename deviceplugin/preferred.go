@@ -12,100 +12,123 @@ import (
 // devices), then the other nodes. Within a node, Pack fills the fewest PFs (PFs already in use first,
 // then the smallest PF that still fits the rest, else the fullest), Spread takes one VF per PF (rail)
 // before a second on any. The result is deterministic; it is shorter than size only when available is.
+// It runs in O(n log n) with a handful of allocations (no per-device map entries).
 func Preferred(policy config.Policy, available []*Device, mustInclude []string, size int) []string {
-	byID := make(map[string]*Device, len(available))
-	for _, d := range available {
-		byID[d.PCIAddress] = d
-	}
-	chosen := make([]string, 0, size)
-	taken := map[string]bool{}
-	perPF := map[string]int{}
-	numaCount := map[int]int{}
+	chosen := make([]string, 0, max(size, len(mustInclude)))
+	must := make(map[string]bool, len(mustInclude))
 	for _, id := range mustInclude {
-		if taken[id] {
+		if !must[id] {
+			must[id] = true
+			chosen = append(chosen, id)
+		}
+	}
+	used := map[string]int{} // PF → devices already chosen on it
+	var numaMust numaCounter
+	free := make([]*Device, 0, len(available))
+	for _, d := range available {
+		if must[d.PCIAddress] {
+			used[d.PFAddress]++
+			numaMust.add(d.NUMANode)
 			continue
 		}
-		taken[id] = true
-		chosen = append(chosen, id)
-		if d := byID[id]; d != nil {
-			perPF[d.PFAddress]++
-			numaCount[d.NUMANode]++
-		}
+		free = append(free, d)
 	}
 	if len(chosen) >= size {
 		return chosen
 	}
-	var free []*Device
-	for _, d := range available {
-		if !taken[d.PCIAddress] {
-			free = append(free, d)
-		}
-	}
-	if len(numaCount) == 0 {
+	home := numaMust.top()
+	if numaMust.empty() {
+		var all numaCounter
 		for _, d := range free {
-			numaCount[d.NUMANode]++
+			all.add(d.NUMANode)
 		}
+		home = all.top()
 	}
-	home, best := -1, -1
-	for n, c := range numaCount {
-		if c > best || (c == best && n < home) {
-			home, best = n, c
-		}
-	}
-	// Tiers: the home node, then the others in order.
-	tiers := map[int][]*Device{}
-	for _, d := range free {
-		tiers[d.NUMANode] = append(tiers[d.NUMANode], d)
-	}
-	order := slices.Sorted(func(yield func(int) bool) {
-		for n := range tiers {
-			if n != home && !yield(n) {
-				return
+	// One sort: the home node first, then the other nodes in order; within a node by PF and VF index.
+	slices.SortFunc(free, func(a, b *Device) int {
+		ah, bh := a.NUMANode != home, b.NUMANode != home
+		if ah != bh {
+			if ah {
+				return 1
 			}
+			return -1
 		}
+		return cmp.Or(cmp.Compare(a.NUMANode, b.NUMANode), cmp.Compare(a.PFAddress, b.PFAddress),
+			cmp.Compare(a.VFIndex, b.VFIndex), cmp.Compare(a.PCIAddress, b.PCIAddress))
 	})
-	order = append([]int{home}, order...)
-	for _, n := range order {
-		need := size - len(chosen)
-		if need <= 0 {
-			break
+	for start := 0; start < len(free) && len(chosen) < size; {
+		end := start
+		for end < len(free) && free[end].NUMANode == free[start].NUMANode {
+			end++
 		}
-		for _, d := range pick(policy, tiers[n], perPF, need) {
+		for _, d := range pick(policy, free[start:end], used, size-len(chosen)) {
 			chosen = append(chosen, d.PCIAddress)
-			perPF[d.PFAddress]++
+			used[d.PFAddress]++
 		}
+		start = end
 	}
 	return chosen
 }
 
-// pick chooses up to need devices of one NUMA node.
+// numaCounter counts devices per NUMA node (-1 = none) without a map.
+type numaCounter struct {
+	counts []int // index node+1
+	n      int
+}
+
+func (c *numaCounter) add(node int) {
+	i := max(node+1, 0)
+	if i >= len(c.counts) {
+		c.counts = append(c.counts, make([]int, i+1-len(c.counts))...)
+	}
+	c.counts[i]++
+	c.n++
+}
+
+func (c *numaCounter) empty() bool { return c.n == 0 }
+
+// top is the node with the most devices, the lowest on ties (-1 when empty).
+func (c *numaCounter) top() int {
+	best, node := 0, -1
+	for i, v := range c.counts {
+		if v > best {
+			best, node = v, i-1
+		}
+	}
+	return node
+}
+
+// group is one PF's run of devices in a node, sorted by VF index.
+type group struct {
+	pf   string
+	devs []*Device
+	next int
+}
+
+// pick chooses up to need devices of one NUMA node; devs is sorted by PF then VF index.
 func pick(policy config.Policy, devs []*Device, used map[string]int, need int) []*Device {
-	groups := map[string][]*Device{}
-	for _, d := range devs {
-		groups[d.PFAddress] = append(groups[d.PFAddress], d)
+	var groups []*group
+	for start := 0; start < len(devs); {
+		end := start
+		for end < len(devs) && devs[end].PFAddress == devs[start].PFAddress {
+			end++
+		}
+		groups = append(groups, &group{pf: devs[start].PFAddress, devs: devs[start:end]})
+		start = end
 	}
-	pfs := make([]string, 0, len(groups))
-	for pf, g := range groups {
-		slices.SortFunc(g, func(a, b *Device) int {
-			return cmp.Or(cmp.Compare(a.VFIndex, b.VFIndex), cmp.Compare(a.PCIAddress, b.PCIAddress))
-		})
-		pfs = append(pfs, pf)
-	}
-	slices.Sort(pfs)
-	var out []*Device
+	out := make([]*Device, 0, need)
 	if policy == config.Spread {
 		// Round-robin over PFs, least used first.
-		slices.SortStableFunc(pfs, func(a, b string) int { return cmp.Compare(used[a], used[b]) })
-		next := map[string]int{}
+		slices.SortStableFunc(groups, func(a, b *group) int { return cmp.Compare(used[a.pf], used[b.pf]) })
 		for len(out) < need {
 			progress := false
-			for _, pf := range pfs {
+			for _, g := range groups {
 				if len(out) == need {
 					break
 				}
-				if i := next[pf]; i < len(groups[pf]) {
-					out = append(out, groups[pf][i])
-					next[pf] = i + 1
+				if g.next < len(g.devs) {
+					out = append(out, g.devs[g.next])
+					g.next++
 					progress = true
 				}
 			}
@@ -116,37 +139,42 @@ func pick(policy config.Policy, devs []*Device, used map[string]int, need int) [
 		return out
 	}
 	// Pack: PFs already in use (most used first), then best fit, else the fullest.
-	remaining := slices.Clone(pfs)
-	take := func(pf string) {
-		for _, d := range groups[pf] {
+	take := func(g *group) {
+		for _, d := range g.devs {
 			if len(out) == need {
 				break
 			}
 			out = append(out, d)
 		}
-		remaining = slices.DeleteFunc(remaining, func(p string) bool { return p == pf })
+		g.next = -1 // taken
 	}
-	inUse := slices.DeleteFunc(slices.Clone(pfs), func(pf string) bool { return used[pf] == 0 })
-	slices.SortStableFunc(inUse, func(a, b string) int { return cmp.Compare(used[b], used[a]) })
-	for _, pf := range inUse {
-		take(pf)
+	inUse := slices.DeleteFunc(slices.Clone(groups), func(g *group) bool { return used[g.pf] == 0 })
+	slices.SortStableFunc(inUse, func(a, b *group) int { return cmp.Compare(used[b.pf], used[a.pf]) })
+	for _, g := range inUse {
+		take(g)
 	}
-	for len(out) < need && len(remaining) > 0 {
+	for len(out) < need {
 		k := need - len(out)
-		fit := ""
-		for _, pf := range remaining {
-			if n := len(groups[pf]); n >= k && (fit == "" || n < len(groups[fit])) {
-				fit = pf
+		var fit, fullest *group
+		for _, g := range groups {
+			if g.next < 0 {
+				continue
+			}
+			if n := len(g.devs); n >= k && (fit == nil || n < len(fit.devs)) {
+				fit = g
+			}
+			if fullest == nil || len(g.devs) > len(fullest.devs) {
+				fullest = g
 			}
 		}
-		if fit == "" {
-			for _, pf := range remaining {
-				if fit == "" || len(groups[pf]) > len(groups[fit]) {
-					fit = pf
-				}
-			}
+		switch {
+		case fit != nil:
+			take(fit)
+		case fullest != nil:
+			take(fullest)
+		default:
+			return out
 		}
-		take(fit)
 	}
 	return out
 }
