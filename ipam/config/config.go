@@ -336,6 +336,9 @@ func parseIPMaybeCIDR(s string) (netip.Addr, error) {
 		return p.Addr().Unmap(), nil
 	}
 	a, err := netip.ParseAddr(s)
+	if err == nil && a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q has a zone", s)
+	}
 	return a.Unmap(), err
 }
 

@@ -92,6 +92,11 @@ func TestParse(t *testing.T) {
 		args:    "IP=banana",
 		wantErr: `CNI_ARGS IP: "banana"`,
 	}, {
+		name:    "zoned static address",
+		conf:    `{"name":"n","ipam":{"range":"fe80::/64"}}`,
+		args:    "IP=fe80::5%eth0",
+		wantErr: `CNI_ARGS IP: "fe80::5%eth0"`,
+	}, {
 		name:    "bad endpoint",
 		conf:    `{"name":"n","ipam":{"range":"10.0.0.0/24","etcd_endpoints":["a:2379"]}}`,
 		wantErr: `ipam.etcd_endpoints[0]: "a:2379" is not a URL`,
