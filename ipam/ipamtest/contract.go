@@ -25,6 +25,9 @@ func StoreContract(t *testing.T, open func(t *testing.T) ipam.Store) {
 	t.Run("reserve, lookup, release", func(t *testing.T) {
 		s := open(t)
 		const n = "contract-basic"
+		if err := s.Reserve(ctx, n, nil); err != nil {
+			t.Fatalf("empty reserve: %v", err)
+		}
 		if err := s.Reserve(ctx, n, []ipam.Reservation{res("10.0.0.5", 0, "c1"), res("fd00::5", 1, "c1")}); err != nil {
 			t.Fatal(err)
 		}

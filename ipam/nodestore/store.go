@@ -315,6 +315,9 @@ func (s *Store) Networks(context.Context) ([]string, error) {
 
 // Reserve implements ipam.Store: an exclusive link per address, all or nothing.
 func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservation) error {
+	if len(rs) == 0 {
+		return nil
+	}
 	for _, r := range rs {
 		if err := validOwner(r.Owner); err != nil {
 			return fmt.Errorf("node store %s: reserve %s: %w", network, r.Addr, err)
