@@ -132,7 +132,16 @@ func Create(dir string, node topology.Node, opts ...Option) (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create kernel root: %w", err)
 	}
-	return newKernel(raw, raw.Dir(), node, opts)
+	k, err := newKernel(raw, raw.Dir(), node, opts)
+	if err != nil {
+		// The directory was empty: leave it so, not half-rendered.
+		entries, _ := os.ReadDir(raw.Dir())
+		for _, e := range entries {
+			_ = os.RemoveAll(filepath.Join(raw.Dir(), e.Name()))
+		}
+		return nil, err
+	}
+	return k, nil
 }
 
 // Open opens the kernel rendered earlier by Create in dir, from any process of the node.

@@ -184,6 +184,13 @@ func TestCreateOpen(t *testing.T) {
 	if _, err := New(bad); err == nil || !strings.Contains(err.Error(), "nics[0].model") {
 		t.Errorf("New(invalid) = %v", err)
 	}
+	badRoot := tempRoot(t)
+	if _, err := Create(badRoot, bad); err == nil {
+		t.Error("Create(invalid) succeeded")
+	}
+	if entries, err := os.ReadDir(badRoot); err != nil || len(entries) != 0 {
+		t.Errorf("failed Create left %d entries (%v)", len(entries), err)
+	}
 	// Another opener sees the same tree and the same state, and its writes apply the same semantics.
 	k2, err := Open(root)
 	if err != nil {
