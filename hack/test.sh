@@ -5,6 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 
+# Fake node roots are many small files: keep test temp dirs on tmpfs where there is one (a file costs
+# ~13 µs there against ~1 ms on a VM's ext4).
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	TMPDIR=$(mktemp -d /dev/shm/vflab-test.XXXXXX)
+	export TMPDIR
+	trap 'rm -rf "$TMPDIR"' EXIT
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
