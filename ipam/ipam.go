@@ -16,55 +16,11 @@ const maxAttempts = 128
 // already holds reservations in the network they are returned unchanged. Losing a race for an address
 // (Store.Reserve says it is in use) marks it and picks again; a taken static request is an error.
 func Add(ctx context.Context, s Store, n *Network, req Request) ([]Allocation, error) {
-	held, err := s.Owned(ctx, n.Name, req.Owner)
-	if err != nil {
-		return nil, fmt.Errorf("ipam add %s: look up %s: %w", n.Name, req.Owner, err)
-	}
-	if len(held) > 0 {
-		return allocations(n, held)
-	}
-	st, err := s.Load(ctx, n.Name)
-	if err != nil {
-		return nil, fmt.Errorf("ipam add %s: load: %w", n.Name, err)
-	}
-	p, err := NewPool(n, st)
+	al, err := NewAllocator(s, n)
 	if err != nil {
 		return nil, err
 	}
-	for range maxAttempts {
-		rs, err := p.Allocate(req)
-		if err != nil {
-			return nil, fmt.Errorf("ipam add %s for %s: %w", n.Name, req.Owner, err)
-		}
-		err = s.Reserve(ctx, n.Name, rs)
-		if err == nil {
-			p.Commit(rs)
-			return allocations(&p.net, rs)
-		}
-		var inUse *AddressInUseError
-		if !errors.As(err, &inUse) {
-			return nil, fmt.Errorf("ipam add %s for %s: reserve: %w", n.Name, req.Owner, err)
-		}
-		if inUse.Owner == req.Owner {
-			// A concurrent ADD of the same attachment won: return what it holds.
-			held, err := s.Owned(ctx, n.Name, req.Owner)
-			if err != nil {
-				return nil, fmt.Errorf("ipam add %s: look up %s: %w", n.Name, req.Owner, err)
-			}
-			if len(held) > 0 {
-				return allocations(n, held)
-			}
-		}
-		if slices.Contains(req.IPs, inUse.Addr) {
-			return nil, fmt.Errorf("ipam add %s for %s: requested %w", n.Name, req.Owner, err)
-		}
-		if !p.Mark(inUse.Addr) {
-			// The pool already had it: the store and the state disagree; give up rather than spin.
-			return nil, fmt.Errorf("ipam add %s for %s: store refused %s which its state showed free: %w",
-				n.Name, req.Owner, inUse.Addr, err)
-		}
-	}
-	return nil, fmt.Errorf("ipam add %s for %s: lost %d races for an address", n.Name, req.Owner, maxAttempts)
+	return al.Add(ctx, req)
 }
 
 func allocations(n *Network, rs []Reservation) ([]Allocation, error) {
