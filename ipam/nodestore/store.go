@@ -85,10 +85,11 @@ func New(dataDir string, logger *slog.Logger) *Store {
 // DataDir returns the directory holding one subdirectory per network.
 func (s *Store) DataDir() string { return s.dataDir }
 
-// index is the in-memory form of the cache. Owner lookups scan byAddr: one scan per invocation costs
-// far less than maintaining a second map while parsing.
+// index is the in-memory form of the cache. The owner index is built on the first owner lookup (a CNI
+// invocation makes one; a long-lived Store many) and maintained from then on.
 type index struct {
 	byAddr       map[netip.Addr]ipam.Reservation
+	byOwner      map[ipam.Owner][]netip.Addr // nil until the first lookup
 	last         map[int]netip.Addr
 	journalLines int
 }
@@ -99,17 +100,45 @@ func newIndexSized(n int) *index {
 	return &index{byAddr: make(map[netip.Addr]ipam.Reservation, n), last: map[int]netip.Addr{}}
 }
 
-func (x *index) put(r ipam.Reservation) { x.byAddr[r.Addr] = r }
+func (x *index) put(r ipam.Reservation) {
+	if x.byOwner != nil {
+		x.del(r.Addr)
+		x.byOwner[r.Owner] = append(x.byOwner[r.Owner], r.Addr)
+	}
+	x.byAddr[r.Addr] = r
+}
 
-func (x *index) del(a netip.Addr) { delete(x.byAddr, a) }
+func (x *index) del(a netip.Addr) {
+	r, ok := x.byAddr[a]
+	if !ok {
+		return
+	}
+	delete(x.byAddr, a)
+	if x.byOwner != nil {
+		as := slices.DeleteFunc(x.byOwner[r.Owner], func(b netip.Addr) bool { return b == a })
+		if len(as) == 0 {
+			delete(x.byOwner, r.Owner)
+		} else {
+			x.byOwner[r.Owner] = as
+		}
+	}
+}
 
 // owned returns the owner's reservations, including host-local's ID-only files for its container.
 func (x *index) owned(o ipam.Owner) []ipam.Reservation {
+	if x.byOwner == nil {
+		x.byOwner = make(map[ipam.Owner][]netip.Addr, len(x.byAddr))
+		for a, r := range x.byAddr {
+			x.byOwner[r.Owner] = append(x.byOwner[r.Owner], a)
+		}
+	}
 	var out []ipam.Reservation
-	legacy := ipam.Owner{ContainerID: o.ContainerID}
-	for _, r := range x.byAddr {
-		if r.Owner == o || (o.IfName != "" && r.Owner == legacy) {
-			out = append(out, r)
+	for _, a := range x.byOwner[o] {
+		out = append(out, x.byAddr[a])
+	}
+	if o.IfName != "" {
+		for _, a := range x.byOwner[ipam.Owner{ContainerID: o.ContainerID}] {
+			out = append(out, x.byAddr[a])
 		}
 	}
 	slices.SortFunc(out, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) })
