@@ -382,6 +382,7 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			Eventually(e.counts(eth)).Should(Equal(kubelettest.Counts{Capacity: 2, Allocatable: 2}))
 			Eventually(e.counts("intel.com/roce_rest")).Should(Equal(kubelettest.Counts{Capacity: 3, Allocatable: 3}))
 			Eventually(func() bool { return e.kubelet.Connected(dpk) }).Should(BeFalse())
+			Expect(e.kubelet.Counts(dpk)).To(Equal(kubelettest.Counts{}), "a pool removed from the config advertises no devices last")
 			Expect(filepath.Join(e.dpDir, "intel.com_dpdk.sock")).NotTo(BeAnExistingFile())
 			By("a bad config changes nothing")
 			e.writeConfig(`{"resourceList":[{"resourceName":"mlnx_ib","selectors":{"pfName":["x"]}}]}`)
@@ -415,7 +416,45 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			entries, _ := os.ReadDir(e.dpDir)
 			Expect(entries).To(HaveLen(1), "only kubelet.sock")
 			Eventually(func() bool { return e.kubelet.Connected(ib) }).Should(BeFalse(), "the stream ended")
-			Expect(e.kubelet.Counts(ib)).To(Equal(kubelettest.Counts{Capacity: 6}), "kubelet marks the devices of a gone plugin unhealthy")
+			Expect(e.kubelet.Counts(ib)).To(Equal(kubelettest.Counts{}), "the last list was empty")
+		})
+
+		It("advertises an empty device list on every stream when stopped deliberately", func() {
+			p := e.startPlugin()
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
+			_, _, err := e.kubelet.Allocate(ctx, pod("a"), "c", ib, 1)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(e.counts(eth)).Should(HaveField("Capacity", 5))
+			Eventually(e.counts(dpk)).Should(HaveField("Capacity", 1))
+			p.Stop()
+			for _, res := range []string{ib, eth, dpk} {
+				Expect(e.kubelet.Connected(res)).To(BeFalse(), res)
+				Expect(e.kubelet.Counts(res)).To(Equal(kubelettest.Counts{Allocated: map[string]int{ib: 1}[res]}),
+					"%s: capacity and allocatable 0 as soon as Stop returns; kubelet still records the pod's device", res)
+			}
+			Expect(e.kubelet.Devices(ib)).To(BeEmpty())
+		})
+
+		It("sends no empty list when it crashes: kubelet keeps the devices, unhealthy, for the restart", func() {
+			p := e.startPlugin()
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
+			Eventually(e.counts(eth)).Should(HaveField("Capacity", 5))
+			p.Crash()
+			Eventually(func() bool { return e.kubelet.Connected(ib) || e.kubelet.Connected(eth) }).Should(BeFalse())
+			Expect(e.kubelet.Counts(ib)).To(Equal(kubelettest.Counts{Capacity: 6}))
+			Expect(e.kubelet.Counts(eth)).To(Equal(kubelettest.Counts{Capacity: 5}))
+			p.Stop() // what the restarted process would find: a stale socket; Stop removes it
+			e.startPlugin()
+			Eventually(e.counts(ib)).Should(Equal(kubelettest.Counts{Capacity: 6, Allocatable: 6}))
+		})
+
+		It("sends no empty list when kubelet goes away", func() {
+			e.startPlugin()
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
+			n := e.kubelet.Updates(ib)
+			e.kubelet.Stop()
+			Expect(e.kubelet.Counts(ib)).To(Equal(kubelettest.Counts{Capacity: 6}), "devices kept, unhealthy")
+			Expect(e.kubelet.Updates(ib)).To(Equal(n+1), "only the fake kubelet's own disconnect update")
 		})
 
 		It("recreates a socket that vanished and registers it again", func() {

@@ -21,6 +21,10 @@ import (
 	"github.com/vflab/vflab/deviceplugin/config"
 )
 
+// finalListTimeout bounds how long a deliberate stop waits for ListAndWatch streams to deliver their
+// final empty device list.
+const finalListTimeout = time.Second
+
 // pool serves one resource: its own gRPC server on its own unix socket.
 type pool struct {
 	pluginapi.UnimplementedDevicePluginServer
@@ -101,6 +105,12 @@ func (s *pool) serverAlive() bool {
 	return err == nil
 }
 
+// stop is a deliberate shutdown (the plugin stops, or the pool left the config): every open
+// ListAndWatch stream is sent an empty device list before it ends, so kubelet stops placing pods on
+// devices that are going away (upstream PR #502). The server then stops gracefully, waiting at most
+// finalListTimeout for those last messages; a kubelet that does not read gets its connection cut.
+// A crash, or the kubelet going away, ends streams without that message: kubelet keeps the devices
+// (unhealthy) through its grace period and the restarted plugin offers them again.
 func (s *pool) stop() {
 	s.mu.Lock()
 	select {
@@ -112,7 +122,20 @@ func (s *pool) stop() {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
 	if s.srv != nil {
-		s.srv.Stop()
+		graceful := make(chan struct{})
+		go func(srv *grpc.Server) {
+			defer close(graceful)
+			srv.GracefulStop()
+		}(s.srv)
+		t := time.NewTimer(finalListTimeout)
+		select {
+		case <-graceful:
+		case <-t.C:
+			s.log.Warn("kubelet did not take the final empty device list in time; closing its connection")
+			s.srv.Stop()
+			<-graceful
+		}
+		t.Stop()
 		<-s.serve
 		s.srv = nil
 	}
@@ -184,7 +207,7 @@ func (s *pool) GetDevicePluginOptions(context.Context, *pluginapi.Empty) (*plugi
 }
 
 // ListAndWatch streams the device list now and on every change, until kubelet goes away (the stream's
-// context ends) or the pool stops.
+// context ends: nothing more is sent) or the pool stops deliberately (an empty list is sent last).
 func (s *pool) ListAndWatch(_ *pluginapi.Empty, stream grpc.ServerStreamingServer[pluginapi.ListAndWatchResponse]) error {
 	for {
 		resp, updated := s.list()
@@ -196,7 +219,8 @@ func (s *pool) ListAndWatch(_ *pluginapi.Empty, stream grpc.ServerStreamingServe
 		case <-stream.Context().Done():
 			return nil
 		case <-s.done:
-			return nil
+			// Deliberate shutdown: advertise no devices, then end the stream.
+			return stream.Send(&pluginapi.ListAndWatchResponse{Devices: []*pluginapi.Device{}})
 		}
 	}
 }

@@ -1,0 +1,25 @@
+package deviceplugin
+
+// Crash ends the plugin the way a killed process looks to kubelet: loops gone, every pool's server
+// cut off at once, no final message on any stream. Stop still cleans up afterwards.
+func (p *Plugin) Crash() {
+	p.mu.Lock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	pools := make([]*pool, 0, len(p.pools))
+	for _, s := range p.pools {
+		pools = append(pools, s)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	for _, s := range pools {
+		s.srvMu.Lock()
+		if s.srv != nil {
+			s.srv.Stop()
+			<-s.serve
+			s.srv = nil
+		}
+		s.srvMu.Unlock()
+	}
+}
