@@ -418,8 +418,12 @@ func (wr wRange) parse(field string) (ipam.Range, error) {
 		if err != nil {
 			return r, err
 		}
-		// whereabouts accepts host bits in the range ("10.0.0.5/24"): the subnet is the network.
+		// whereabouts accepts host bits in the range ("10.0.0.5/24"): the subnet is the network and the
+		// range starts at the address given (its GetIPRange).
 		r.Subnet = p.Masked()
+		if p.Addr() != r.Subnet.Addr() {
+			r.Start = p.Addr()
+		}
 	}
 	var err error
 	if a, err := parseAddr(field+".range_start", wr.RangeStart); err != nil {

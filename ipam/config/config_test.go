@@ -43,6 +43,10 @@ func TestParse(t *testing.T) {
 		args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod1;K8S_POD_UID=u-1;IP=10.5.0.20",
 		want: "n node  [[10.5.0.0/24 10.5.0.10-10.5.0.254] [fd05::/64 fd05::1-fd05::ff x[fd05::1-fd05::1]]] ips [10.5.0.20 fd05::7 10.5.0.99] pod ns1/pod1/u-1",
 	}, {
+		name: "whereabouts range with host bits starts at that address",
+		conf: `{"name":"n","ipam":{"range":"10.6.0.50/24"}}`,
+		want: "n node  [[10.6.0.0/24 10.6.0.50-10.6.0.254]] ips [] pod //",
+	}, {
 		name:    "bad subnet names the field",
 		conf:    `{"name":"n","ipam":{"ranges":[[{"subnet":"10.0.0.0/33"}]]}}`,
 		wantErr: `ipam.ranges[0][0].subnet: "10.0.0.0/33" is not a CIDR`,
