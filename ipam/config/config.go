@@ -425,6 +425,10 @@ func (wr wRange) parse(field string) (ipam.Range, error) {
 			r.Start = p.Addr()
 		}
 	}
+	if !r.End.IsValid() && r.Subnet.Addr().Is6() {
+		// whereabouts never hands out the all-ones address, in IPv6 either.
+		r.End = lastOf(r.Subnet).Prev()
+	}
 	var err error
 	if a, err := parseAddr(field+".range_start", wr.RangeStart); err != nil {
 		return r, err
@@ -484,4 +488,13 @@ func parseExcludes(field string, in []string) ([]ipam.Exclusion, error) {
 		}
 	}
 	return out, nil
+}
+
+// lastOf is the highest address of p.
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As16()
+	for i := p.Bits(); i < 128; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom16(b)
 }

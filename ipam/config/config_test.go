@@ -43,6 +43,10 @@ func TestParse(t *testing.T) {
 		args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod1;K8S_POD_UID=u-1;IP=10.5.0.20",
 		want: "n node  [[10.5.0.0/24 10.5.0.10-10.5.0.254] [fd05::/64 fd05::1-fd05::ff x[fd05::1-fd05::1]]] ips [10.5.0.20 fd05::7 10.5.0.99] pod ns1/pod1/u-1",
 	}, {
+		name: "whereabouts IPv6 range skips the all-ones address",
+		conf: `{"name":"n","ipam":{"range":"fd06::/120"}}`,
+		want: "n node  [[fd06::/120 fd06::1-fd06::fe]] ips [] pod //",
+	}, {
 		name: "whereabouts range with host bits starts at that address",
 		conf: `{"name":"n","ipam":{"range":"10.6.0.50/24"}}`,
 		want: "n node  [[10.6.0.0/24 10.6.0.50-10.6.0.254]] ips [] pod //",
