@@ -561,9 +561,7 @@ var notRendered = map[string]string{
 // knownGaps are entries the fake should render but does not yet, per device kind: reported, and kept
 // here so the rest of the test guards against regressions. An entry the fake gains fails the test
 // until it is removed from this list.
-var knownGaps = map[string]map[string]bool{
-	"IPoIB netdev": {"speed": true, "duplex": true}, // net-sysfs has them on every netdev (EINVAL while down)
-}
+var knownGaps = map[string]map[string]bool{}
 
 // TestCaptureNames checks that the fake renders the entries real devices of the same kind have: the
 // mlx5 PF of the ConnectX-4 capture, the SR-IOV PF and VF of the I350 capture, and the RDMA device,

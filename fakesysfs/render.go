@@ -689,7 +689,6 @@ func (t *tx) addNetdev(d device) {
 			t.f(dir+"/type", "1\n", 0o444)
 			t.f(dir+"/addr_len", "6\n", 0o444)
 			t.f(dir+"/broadcast", "ff:ff:ff:ff:ff:ff\n", 0o444)
-			t.f(dir+"/duplex", "full\n", 0o444)
 			if d.isVF() {
 				t.f(dir+"/phys_port_name", "", 0o444)
 				t.f(dir+"/phys_switch_id", "", 0o444)
@@ -705,6 +704,9 @@ func (t *tx) addNetdev(d device) {
 		t.f(dir+"/mtu", fmt.Sprintf("%d\n", mtu), 0o644)
 		t.f(dir+"/operstate", oper+"\n", 0o444)
 		t.f(dir+"/carrier", carrier+"\n", 0o644)
+		// speed and duplex hold what ethtool reports with carrier; reads fail with EINVAL without it.
+		t.f(dir+"/speed", fmt.Sprintf("%d\n", rateMbps(spec.Rate)), 0o444)
+		t.f(dir+"/duplex", "full\n", 0o444)
 		t.f(dir+"/dev_id", "0x0\n", 0o444)
 		t.f(dir+"/dev_port", "0\n", 0o444)
 		t.f(dir+"/ifindex", fmt.Sprintf("%d\n", ifindex), 0o444)
@@ -1157,4 +1159,25 @@ func (t *tx) updateVF(pfBDF string, i int, fn func(*VF) error) error {
 		t.renderOFEDVF(pf, i, "")
 	}
 	return t.err
+}
+
+// rateMbps is the ethtool speed (Mb/s) of a port whose ports/<p>/rate reads rate ("200 Gb/sec (4X HDR)"
+// → 200000, "2.5 Gb/sec (1X SDR)" → 2500): what mlx5e and ipoib report as lane speed × width. A rate
+// the validator would reject gives 0.
+func rateMbps(rate string) int {
+	num, _, _ := strings.Cut(rate, " ")
+	whole, frac, _ := strings.Cut(num, ".")
+	gbps, err := strconv.Atoi(whole)
+	if err != nil {
+		return 0
+	}
+	mbps := gbps * 1000
+	if frac != "" {
+		f, err := strconv.Atoi((frac + "000")[:3])
+		if err != nil {
+			return 0
+		}
+		mbps += f
+	}
+	return mbps
 }

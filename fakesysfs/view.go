@@ -189,11 +189,26 @@ func (k *Kernel) readAttr(real string) ([]byte, error) {
 			return nil, syscall.EOPNOTSUPP
 		}
 	}
-	if k.opts.netdevs == nil {
+	var live Netdev
+	isLive := false
+	if k.opts.netdevs != nil {
+		l, visible, err := k.opts.netdevs.Lookup(bdf, ifname)
+		live, isLive = l, err == nil && visible
+	}
+	switch base {
+	case "speed", "duplex":
+		// net-sysfs asks ethtool only while the link runs; without carrier the answer is EINVAL.
+		carrier := isLive && live.Carrier && live.OperState != "down"
+		if !isLive {
+			c, _ := afero.ReadFile(k.raw, path.Dir(real)+"/carrier")
+			carrier = strings.TrimSpace(string(c)) == "1"
+		}
+		if !carrier {
+			return nil, syscall.EINVAL
+		}
 		return b, nil
 	}
-	live, visible, err := k.opts.netdevs.Lookup(bdf, ifname)
-	if err != nil || !visible {
+	if !isLive {
 		return b, nil
 	}
 	switch base {
