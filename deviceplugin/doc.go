@@ -7,6 +7,17 @@
 // keeps devices held by running pods across its own restarts (it reads them back from the kubelet
 // pod-resources API), and implements GetPreferredAllocation (NUMA-aware, pack or spread across PFs).
 //
+// Environment names: Allocate sets upstream's PCIDEVICE_<PREFIX>_<NAME> and PCIDEVICE_<PREFIX>_<NAME>_INFO
+// unchanged ('.' and '/' become '_', upper-cased, '-' kept). A '-' makes them unreadable from a shell,
+// so when the name has one the plugin also sets both under the name with '-' mapped to '_'
+// (PCIDEVICE_INTEL_COM_SRIOV-NET and PCIDEVICE_INTEL_COM_SRIOV_NET carry the same value) — unless that
+// alias is another pool's variable or alias, in which case only the upstream name is set (ShellAliases).
+//
+// Shutdown: a deliberate stop (Stop, SIGTERM in the command, a pool removed from the config) sends an
+// empty device list on every open ListAndWatch stream before closing it, so kubelet stops placing pods
+// on a node whose plugin is going away. A crash or a kubelet-side disconnect sends nothing: kubelet keeps
+// the devices, unhealthy, and the restarted plugin offers them again under the same IDs.
+//
 // The plugin sees the machine only through an Inventory (discovery of PCI functions); everything Allocate
 // needs is computed when the inventory is scanned, never on the Allocate path. The pure parts — selector
 // matching, pool assignment, the Allocate response, preferred allocation, health — are plain functions

@@ -255,6 +255,7 @@ func (p *Plugin) Refresh() error {
 	}
 	assigned := assign(p.cfg.Resources, &snap, held, p.members)
 	members := map[string]member{}
+	aliases := ShellAliases(p.cfg.Resources)
 	for _, r := range p.cfg.Resources {
 		name := r.FullName()
 		s, ok := p.pools[name]
@@ -268,7 +269,7 @@ func (p *Plugin) Refresh() error {
 				p.regs[name] = time.Time{} // register on the next kubelet tick
 			}
 		}
-		s.update(r, assigned[name])
+		s.update(r, assigned[name], aliases[name])
 		for id, prep := range assigned[name] {
 			members[id] = member{pool: name, prep: prep}
 		}

@@ -260,6 +260,26 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			Expect(resp.PodResources).To(BeEmpty())
 		})
 
+		It("sets a shell-readable alias next to an upstream env name that has a '-'", func() {
+			e.writeConfig(`{"resourceList":[
+			  {"resourceName":"mlnx_ib","resourcePrefix":"nvidia.com","selectors":{"linkTypes":["infiniband"],"isRdma":true}},
+			  {"resourceName":"sriov-eth","selectors":{"linkTypes":["ether"]}}]}`)
+			e.startPlugin()
+			const hyph = "intel.com/sriov-eth"
+			Eventually(e.counts(hyph)).Should(HaveField("Capacity", 6))
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 8))
+			ids, resp, err := e.kubelet.Allocate(ctx, pod("a"), "c", hyph, 2)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.Envs).To(HaveLen(4))
+			Expect(resp.Envs).To(HaveKeyWithValue("PCIDEVICE_INTEL_COM_SRIOV-ETH", ids[0]+","+ids[1]), "upstream's name, unchanged")
+			Expect(resp.Envs).To(HaveKeyWithValue("PCIDEVICE_INTEL_COM_SRIOV_ETH", ids[0]+","+ids[1]))
+			Expect(resp.Envs["PCIDEVICE_INTEL_COM_SRIOV-ETH_INFO"]).To(ContainSubstring(ids[0]))
+			Expect(resp.Envs).To(HaveKeyWithValue("PCIDEVICE_INTEL_COM_SRIOV_ETH_INFO", resp.Envs["PCIDEVICE_INTEL_COM_SRIOV-ETH_INFO"]))
+			_, resp, err = e.kubelet.Allocate(ctx, pod("a"), "c", ib, 1)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.Envs).To(HaveLen(2), "no alias without a '-'")
+		})
+
 		It("refuses unknown device IDs with a clear gRPC error", func() {
 			e.startPlugin()
 			Eventually(e.kubelet.Resources).Should(HaveLen(3))

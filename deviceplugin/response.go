@@ -127,6 +127,36 @@ func EnvName(prefix, name string) string {
 	return "PCIDEVICE_" + strings.ToUpper(r.Replace(prefix)+"_"+r.Replace(name))
 }
 
+// ShellEnvName is the shell-readable form of an environment variable name: '-' mapped to '_'. Upstream
+// keeps '-' in PCIDEVICE_<PREFIX>_<NAME>, which `sh` cannot expand ($PCIDEVICE_X_SRIOV-NET reads
+// $PCIDEVICE_X_SRIOV followed by "-NET").
+func ShellEnvName(name string) string { return strings.ReplaceAll(name, "-", "_") }
+
+// ShellAliases decides, for a config's pools (by full resource name), the shell-readable alias each pool
+// sets next to its upstream variable: ShellEnvName of EnvName when that differs (the name has a '-')
+// and no other pool's upstream variable or alias takes the same name — a pod holding both pools would
+// otherwise get one value for two resources. Pools without an alias map to "".
+func ShellAliases(rs []config.Resource) map[string]string {
+	owners := map[string]int{}
+	for _, r := range rs {
+		env := EnvName(r.Prefix, r.Name)
+		owners[env]++
+		if alias := ShellEnvName(env); alias != env {
+			owners[alias]++
+		}
+	}
+	out := make(map[string]string, len(rs))
+	for _, r := range rs {
+		env := EnvName(r.Prefix, r.Name)
+		alias := ShellEnvName(env)
+		if alias == env || owners[alias] > 1 {
+			alias = ""
+		}
+		out[r.FullName()] = alias
+	}
+	return out
+}
+
 // DevInfoFile is the device-info file name of a device in a pool, as network-attachment-definition-client
 // names it: "<prefix>-<name>-<deviceID>-device.json" with '/' mapped to '-'.
 func DevInfoFile(resource, deviceID string) string {
@@ -134,8 +164,9 @@ func DevInfoFile(resource, deviceID string) string {
 }
 
 // containerResponse builds the response for one container from prepared devices: IDs and specs in
-// request order, _INFO byte for byte as upstream's json.Marshal of a map writes it (IDs sorted).
-func containerResponse(envName string, devs []*prepared) *pluginapi.ContainerAllocateResponse {
+// request order, _INFO byte for byte as upstream's json.Marshal of a map writes it (IDs sorted). With a
+// shell alias (see ShellAliases) both variables are also set under it.
+func containerResponse(envName, alias string, devs []*prepared) *pluginapi.ContainerAllocateResponse {
 	ids := make([]string, len(devs))
 	var specs []*pluginapi.DeviceSpec
 	seen := map[string]bool{}
@@ -165,10 +196,11 @@ func containerResponse(envName string, devs []*prepared) *pluginapi.ContainerAll
 		info.Write(p.infoJSON)
 	}
 	info.WriteByte('}')
-	return &pluginapi.ContainerAllocateResponse{
-		Envs:    map[string]string{envName: strings.Join(ids, ","), envName + "_INFO": info.String()},
-		Devices: specs,
+	envs := map[string]string{envName: strings.Join(ids, ","), envName + "_INFO": info.String()}
+	if alias != "" {
+		envs[alias], envs[alias+"_INFO"] = envs[envName], envs[envName+"_INFO"]
 	}
+	return &pluginapi.ContainerAllocateResponse{Envs: envs, Devices: specs}
 }
 
 // sortedIDs returns the keys of m in order.

@@ -1,6 +1,7 @@
 package deviceplugin_test
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/vflab/vflab/deviceplugin"
@@ -132,5 +133,31 @@ func TestNames(t *testing.T) {
 	}
 	if got := deviceplugin.DevInfoFile("intel.com/sriov", "0000:03:02.1"); got != "intel.com-sriov-0000:03:02.1-device.json" {
 		t.Errorf("DevInfoFile = %q", got)
+	}
+}
+
+func TestShellAliases(t *testing.T) {
+	t.Parallel()
+	res := func(prefix, name string) config.Resource { return config.Resource{Prefix: prefix, Name: name} }
+	for _, tc := range []struct {
+		what string
+		rs   []config.Resource
+		want map[string]string
+	}{
+		{"no hyphen, no alias", []config.Resource{res("intel.com", "sriov")}, map[string]string{"intel.com/sriov": ""}},
+		{"hyphen in the name", []config.Resource{res("nvidia.com", "mlnx_ib-rail0"), res("intel.com", "sriov")},
+			map[string]string{"nvidia.com/mlnx_ib-rail0": "PCIDEVICE_NVIDIA_COM_MLNX_IB_RAIL0", "intel.com/sriov": ""}},
+		{"hyphen in the prefix", []config.Resource{res("my-vendor.io", "net")},
+			map[string]string{"my-vendor.io/net": "PCIDEVICE_MY_VENDOR_IO_NET"}},
+		{"alias would be another pool's variable", []config.Resource{res("intel.com", "a-b"), res("intel.com", "a_b")},
+			map[string]string{"intel.com/a-b": "", "intel.com/a_b": ""}},
+		{"alias would be another prefix's variable", []config.Resource{res("x-y.com", "n"), res("x.y.com", "n")},
+			map[string]string{"x-y.com/n": "", "x.y.com/n": ""}},
+		{"two aliases collide", []config.Resource{res("intel.com", "a-b_c"), res("intel.com", "a_b-c")},
+			map[string]string{"intel.com/a-b_c": "", "intel.com/a_b-c": ""}},
+	} {
+		if got := deviceplugin.ShellAliases(tc.rs); !maps.Equal(got, tc.want) {
+			t.Errorf("%s: ShellAliases = %v, want %v", tc.what, got, tc.want)
+		}
 	}
 }

@@ -36,11 +36,12 @@ type pool struct {
 	socket  string // full path of the socket
 	envName string
 
-	mu      sync.RWMutex
-	res     config.Resource
-	devs    map[string]*prepared
-	updated chan struct{} // closed and replaced whenever devs or health change
-	done    chan struct{} // closed when the pool stops
+	mu       sync.RWMutex
+	envAlias string // shell-readable alias of envName, "" for none (see ShellAliases)
+	res      config.Resource
+	devs     map[string]*prepared
+	updated  chan struct{} // closed and replaced whenever devs or health change
+	done     chan struct{} // closed when the pool stops
 
 	srvMu sync.Mutex
 	srv   *grpc.Server
@@ -145,9 +146,10 @@ func (s *pool) stop() {
 }
 
 // update replaces the pool's devices and wakes ListAndWatch streams when anything kubelet sees changed.
-func (s *pool) update(res config.Resource, devs map[string]*prepared) {
+func (s *pool) update(res config.Resource, devs map[string]*prepared, envAlias string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.envAlias = envAlias
 	changed := len(devs) != len(s.devs)
 	var added, removed []string
 	for id, p := range devs {
@@ -249,6 +251,7 @@ func (s *pool) GetPreferredAllocation(_ context.Context, req *pluginapi.Preferre
 func (s *pool) Allocate(_ context.Context, req *pluginapi.AllocateRequest) (*pluginapi.AllocateResponse, error) {
 	resp := &pluginapi.AllocateResponse{ContainerResponses: make([]*pluginapi.ContainerAllocateResponse, 0, len(req.ContainerRequests))}
 	s.mu.RLock()
+	alias := s.envAlias
 	all := make([][]*prepared, 0, len(req.ContainerRequests))
 	for _, cr := range req.ContainerRequests {
 		devs := make([]*prepared, 0, len(cr.DevicesIds))
@@ -270,7 +273,7 @@ func (s *pool) Allocate(_ context.Context, req *pluginapi.AllocateRequest) (*plu
 			}
 			s.plugin.markAllocated(p.dev.PCIAddress, s.name)
 		}
-		resp.ContainerResponses = append(resp.ContainerResponses, containerResponse(s.envName, devs))
+		resp.ContainerResponses = append(resp.ContainerResponses, containerResponse(s.envName, alias, devs))
 	}
 	return resp, nil
 }
