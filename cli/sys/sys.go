@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/spf13/cobra"
 
-	"github.com/vflab/vflab/fakesysfs"
+	"github.com/vflab/vflab/host"
 )
 
 // RootEnv names the environment variable that gives --root its default, as for every simulated process.
@@ -31,18 +31,30 @@ func NewCommand(logger *slog.Logger) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sys",
 		Short: "Read and write a fake kernel's sysfs with the kernel's semantics",
-		Long: `Read and write single entries of a node's fake kernel rendered with "vflab topology render".
+		Long: `Read and write single entries of a node's fake kernel rendered with "vflab topology render" or
+built by "vflab sandbox up" (DIR/nodes/<node>/root; there writes create and remove the node's real links
+and netdevs moved into pods are hidden, as every process of the node sees it).
 Writes go through the kernel's rules (sriov_numvfs, bind, unbind, driver_override, ...), so writing 8 to
 sriov_numvfs creates eight VFs with their netdevs and RDMA devices, and a refused write prints the
 kernel's error text and exits non-zero, as "echo 9 > sriov_numvfs" does on a real host.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&root, "root", os.Getenv(RootEnv), "directory the node was rendered into (default $"+RootEnv+")")
-	open := func() (*fakesysfs.Kernel, error) {
+	// open opens the node as every process of it does (host.Open): a sandbox node's kernel is wired to
+	// its real links, so writes create and remove them and netdevs sitting in pods are hidden.
+	open := func() (afero.Fs, func(), error) {
 		if root == "" {
-			return nil, fmt.Errorf("no kernel root: pass --root DIR or set %s", RootEnv)
+			return nil, nil, fmt.Errorf("no kernel root: pass --root DIR or set %s", RootEnv)
 		}
-		return fakesysfs.Open(root, fakesysfs.WithLogger(logger))
+		m, err := host.Open(root)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m.FS, func() {
+			if err := m.Close(); err != nil {
+				logger.Warn("close machine", "root", root, "err", err)
+			}
+		}, nil
 	}
 	cmd.AddCommand(
 		&cobra.Command{
@@ -50,10 +62,11 @@ kernel's error text and exits non-zero, as "echo 9 > sriov_numvfs" does on a rea
 			Short: "Print the content of attributes (like cat)",
 			Args:  cobra.MinimumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				k, err := open()
+				k, done, err := open()
 				if err != nil {
 					return err
 				}
+				defer done()
 				var errs []error
 				for _, p := range args {
 					if err := cat(k, cmd.OutOrStdout(), abs(p)); err != nil {
@@ -70,11 +83,16 @@ kernel's error text and exits non-zero, as "echo 9 > sriov_numvfs" does on a rea
 			Short: "Print a symlink's target, exactly as stored (relative, like the kernel's)",
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				k, err := open()
+				k, done, err := open()
 				if err != nil {
 					return err
 				}
-				target, err := k.ReadlinkIfPossible(abs(args[0]))
+				defer done()
+				lr, ok := k.(afero.LinkReader)
+				if !ok {
+					return fmt.Errorf("%s: %s", abs(args[0]), kernelText(syscall.EINVAL))
+				}
+				target, err := lr.ReadlinkIfPossible(abs(args[0]))
 				if err != nil {
 					return fmt.Errorf("%s: %s", abs(args[0]), kernelText(err))
 				}
@@ -86,17 +104,18 @@ kernel's error text and exits non-zero, as "echo 9 > sriov_numvfs" does on a rea
 	return cmd
 }
 
-func newLsCommand(open func() (*fakesysfs.Kernel, error)) *cobra.Command {
+func newLsCommand(open func() (afero.Fs, func(), error)) *cobra.Command {
 	var long bool
 	cmd := &cobra.Command{
 		Use:   "ls [-l] PATH",
 		Short: "List a directory, following links up to it (like ls PATH/)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := open()
+			k, done, err := open()
 			if err != nil {
 				return err
 			}
+			defer done()
 			return list(k, cmd.OutOrStdout(), abs(args[0]), long)
 		},
 	}
@@ -104,7 +123,7 @@ func newLsCommand(open func() (*fakesysfs.Kernel, error)) *cobra.Command {
 	return cmd
 }
 
-func newWriteCommand(open func() (*fakesysfs.Kernel, error), logger *slog.Logger) *cobra.Command {
+func newWriteCommand(open func() (afero.Fs, func(), error), logger *slog.Logger) *cobra.Command {
 	var noNewline bool
 	cmd := &cobra.Command{
 		Use:   "write PATH VALUE",
@@ -113,10 +132,11 @@ func newWriteCommand(open func() (*fakesysfs.Kernel, error), logger *slog.Logger
   vflab sys write --root /tmp/laptop /sys/bus/pci/devices/0000:3b:00.2/driver_override vfio-pci`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := open()
+			k, done, err := open()
 			if err != nil {
 				return err
 			}
+			defer done()
 			value := args[1]
 			if !noNewline {
 				value += "\n" // echo's newline, which the kernel's parsers accept
