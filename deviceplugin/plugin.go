@@ -64,6 +64,9 @@ type Plugin struct {
 	members   map[string]member
 	allocated map[string]allocation
 	regs      map[string]time.Time // pool → last registration
+	// podResSeen: the pod-resources API has answered since Start. Until then nobody knows which
+	// devices pods hold, so no device-info file is removed.
+	podResSeen bool
 	kubelet   os.FileInfo          // kubelet.sock as last registered with
 
 	ctx      context.Context
@@ -140,11 +143,16 @@ func (p *Plugin) Start() error {
 	if err := p.fs.MkdirAll(p.opts.DevInfoDir, 0o755); err != nil {
 		return fmt.Errorf("device-info dir: %w", err)
 	}
-	p.readPodResources()
+	answered := p.readPodResources()
 	if err := p.Refresh(); err != nil {
 		return err
 	}
-	p.cleanDevInfo()
+	if answered || p.opts.PodResourcesSocket == "" {
+		p.cleanDevInfo()
+	} else {
+		p.log.Warn("pod-resources API unreachable: keeping every device-info file until it answers",
+			"socket", p.opts.PodResourcesSocket)
+	}
 	p.mu.Lock()
 	var errs []error
 	for _, s := range p.pools {
@@ -159,6 +167,10 @@ func (p *Plugin) Start() error {
 		return err
 	}
 	p.watchKubelet()
+	if !answered && p.opts.PodResourcesSocket != "" {
+		p.wg.Add(1)
+		go p.awaitPodResources()
+	}
 	p.wg.Add(2)
 	go p.refreshLoop()
 	go p.loop(p.opts.KubeletInterval, p.watchKubelet)
@@ -178,11 +190,46 @@ func (p *Plugin) refreshLoop() {
 		case <-t.C:
 		}
 		start := time.Now()
-		p.readPodResources()
+		p.mu.Lock()
+		seen := p.podResSeen
+		p.mu.Unlock()
+		if seen { // until then awaitPodResources asks, with its own backoff
+			p.readPodResources()
+		}
 		if err := p.Refresh(); err != nil {
 			p.log.Error("refresh", "err", err)
 		}
 		t.Reset(max(p.opts.PollInterval, 4*time.Since(start)))
+	}
+}
+
+// Backoff of awaitPodResources: the first retry after podResourcesRetryMin, doubling up to
+// podResourcesRetryMax.
+const (
+	podResourcesRetryMin = 50 * time.Millisecond
+	podResourcesRetryMax = 2 * time.Second
+)
+
+// awaitPodResources asks the pod-resources API, with a bounded backoff, until it answers, then
+// reconciles the device-info files: those of devices no pod holds are removed, the others kept.
+func (p *Plugin) awaitPodResources() {
+	defer p.wg.Done()
+	delay := podResourcesRetryMin
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p.readPodResources() {
+			p.log.Info("pod-resources API answered: removing the device-info files of devices no pod holds", "attempts", attempt)
+			p.cleanDevInfo()
+			return
+		}
+		delay = min(2*delay, podResourcesRetryMax)
+		t.Reset(delay)
 	}
 }
 
@@ -380,25 +427,27 @@ func (p *Plugin) markAllocated(id, pool string) {
 }
 
 // readPodResources replaces the held devices with what kubelet's pod-resources API lists, keeping
-// allocations too recent to be listed yet. Without the API the plugin's own Allocate calls count.
-func (p *Plugin) readPodResources() {
+// allocations too recent to be listed yet, and reports whether the API answered. Without the API the
+// plugin's own Allocate calls count.
+func (p *Plugin) readPodResources() bool {
 	if p.opts.PodResourcesSocket == "" {
-		return
+		return false
 	}
 	if _, err := os.Stat(p.opts.PodResourcesSocket); err != nil {
-		return
+		p.log.Debug("pod-resources socket", "err", err)
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	conn, err := grpc.NewClient("unix://"+p.opts.PodResourcesSocket, grpc.WithTransportCredentials(insecureCreds()))
 	if err != nil {
-		return
+		return false
 	}
 	defer func() { _ = conn.Close() }()
 	resp, err := podresourcesapi.NewPodResourcesListerClient(conn).List(ctx, &podresourcesapi.ListPodResourcesRequest{})
 	if err != nil {
 		p.log.Debug("pod-resources list", "err", err)
-		return
+		return false
 	}
 	held := map[string]allocation{}
 	now := time.Now()
@@ -419,6 +468,8 @@ func (p *Plugin) readPodResources() {
 		}
 	}
 	p.allocated = held
+	p.podResSeen = true
+	return true
 }
 
 func (p *Plugin) devInfoPath(resource, id string) string {
@@ -437,10 +488,15 @@ func (p *Plugin) writeDevInfo(resource string, d *prepared) error {
 	return nil
 }
 
-// cleanDevInfo removes the device-info files of pool devices that no pod holds.
+// cleanDevInfo removes the device-info files of pool devices that no pod holds. While a configured
+// pod-resources API has not answered, which devices pods hold is unknown: it removes nothing.
 func (p *Plugin) cleanDevInfo() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.opts.PodResourcesSocket != "" && !p.podResSeen {
+		p.log.Info("pod-resources API never answered: device-info files kept")
+		return
+	}
 	for id, m := range p.members {
 		if _, held := p.allocated[id]; held {
 			continue

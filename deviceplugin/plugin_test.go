@@ -391,6 +391,46 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			Expect(err).To(MatchError(kubelettest.ErrUnavailable))
 		})
 
+		It("keeps device-info files while pod-resources is unreachable at start, and reconciles once it answers", func() {
+			p := e.startPlugin()
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
+			held, _, err := e.kubelet.Allocate(ctx, pod("a"), "c", ib, 2)
+			Expect(err).NotTo(HaveOccurred())
+			p.Stop()
+			file := func(id string) string { return filepath.Join(e.devInfoDir, deviceplugin.DevInfoFile(ib, id)) }
+			for _, id := range held {
+				Expect(file(id)).To(BeAnExistingFile())
+			}
+			By("a file of a device no pod holds, left behind by a crash")
+			var free string
+			for _, id := range []string{"0000:3b:00.2", "0000:3b:00.3", "0000:3b:00.4"} {
+				if id != held[0] && id != held[1] {
+					free = id
+				}
+			}
+			Expect(free).NotTo(BeEmpty())
+			Expect(os.WriteFile(file(free), []byte(`{"type":"pci"}`), 0o444)).To(Succeed())
+
+			e.kubelet.StopPodResources()
+			e.startPlugin()
+			Eventually(e.counts(ib)).Should(Equal(kubelettest.Counts{Capacity: 6, Allocatable: 6, Allocated: 2}))
+			Consistently(func() []string {
+				var gone []string
+				for _, id := range append([]string{free}, held...) {
+					if _, err := os.Stat(file(id)); err != nil {
+						gone = append(gone, id)
+					}
+				}
+				return gone
+			}, 300*time.Millisecond, 20*time.Millisecond).Should(BeEmpty(), "nothing removed while nobody knows what pods hold")
+
+			Expect(e.kubelet.StartPodResources()).To(Succeed())
+			Eventually(file(free)).ShouldNot(BeAnExistingFile(), "reconciled once pod-resources answers")
+			for _, id := range held {
+				Expect(file(id)).To(BeAnExistingFile(), "held by pod a")
+			}
+		})
+
 		It("reloads its config without a restart and ignores a bad one", func() {
 			e.startPlugin()
 			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))

@@ -116,19 +116,10 @@ func (k *Kubelet) Start() error {
 	k.wg.Add(1)
 	go func(srv *grpc.Server) { defer k.wg.Done(); _ = srv.Serve(l) }(k.regSrv)
 	if k.opts.PodResourcesSocket != "" {
-		_ = os.Remove(k.opts.PodResourcesSocket)
-		if err := os.MkdirAll(filepath.Dir(k.opts.PodResourcesSocket), 0o750); err != nil {
+		if err := k.servePodResources(); err != nil {
+			k.regSrv.Stop()
 			return err
 		}
-		pl, err := net.Listen("unix", k.opts.PodResourcesSocket)
-		if err != nil {
-			k.regSrv.Stop()
-			return fmt.Errorf("kubelet: listen %s: %w", k.opts.PodResourcesSocket, err)
-		}
-		k.prSrv = grpc.NewServer()
-		podresourcesapi.RegisterPodResourcesListerServer(k.prSrv, &podResources{k: k})
-		k.wg.Add(1)
-		go func(srv *grpc.Server) { defer k.wg.Done(); _ = srv.Serve(pl) }(k.prSrv)
 	}
 	if k.opts.PluginsRegistryDir != "" {
 		k.watched = map[string]bool{}
@@ -137,6 +128,53 @@ func (k *Kubelet) Start() error {
 	}
 	k.running = true
 	return nil
+}
+
+// servePodResources starts the pod-resources API; k.mu is held.
+func (k *Kubelet) servePodResources() error {
+	_ = os.Remove(k.opts.PodResourcesSocket)
+	if err := os.MkdirAll(filepath.Dir(k.opts.PodResourcesSocket), 0o750); err != nil {
+		return err
+	}
+	pl, err := net.Listen("unix", k.opts.PodResourcesSocket)
+	if err != nil {
+		return fmt.Errorf("kubelet: listen %s: %w", k.opts.PodResourcesSocket, err)
+	}
+	k.prSrv = grpc.NewServer()
+	podresourcesapi.RegisterPodResourcesListerServer(k.prSrv, &podResources{k: k})
+	k.wg.Add(1)
+	go func(srv *grpc.Server) { defer k.wg.Done(); _ = srv.Serve(pl) }(k.prSrv)
+	return nil
+}
+
+// StopPodResources takes the pod-resources API away while the rest of the kubelet runs (a kubelet
+// whose pod-resources server is not up yet). It is idempotent.
+func (k *Kubelet) StopPodResources() {
+	k.mu.Lock()
+	srv := k.prSrv
+	k.prSrv = nil
+	k.mu.Unlock()
+	if srv != nil {
+		srv.Stop()
+	}
+	if k.opts.PodResourcesSocket != "" {
+		_ = os.Remove(k.opts.PodResourcesSocket)
+	}
+}
+
+// StartPodResources serves the pod-resources API again on a running kubelet.
+func (k *Kubelet) StartPodResources() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case !k.running:
+		return errors.New("kubelet: not running")
+	case k.opts.PodResourcesSocket == "":
+		return errors.New("kubelet: no pod-resources socket configured")
+	case k.prSrv != nil:
+		return nil
+	}
+	return k.servePodResources()
 }
 
 // Stop closes kubelet's sockets and its connections to plugins (their ListAndWatch streams end).
