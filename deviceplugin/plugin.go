@@ -67,7 +67,7 @@ type Plugin struct {
 	// podResSeen: the pod-resources API has answered since Start. Until then nobody knows which
 	// devices pods hold, so no device-info file is removed.
 	podResSeen bool
-	kubelet   os.FileInfo          // kubelet.sock as last registered with
+	kubelet    os.FileInfo // kubelet.sock as last registered with
 
 	ctx      context.Context
 	cancel   context.CancelFunc
