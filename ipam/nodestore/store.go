@@ -85,11 +85,12 @@ func New(dataDir string, logger *slog.Logger) *Store {
 // DataDir returns the directory holding one subdirectory per network.
 func (s *Store) DataDir() string { return s.dataDir }
 
-// index is the in-memory form of the cache. The owner index is built on the first owner lookup (a CNI
-// invocation makes one; a long-lived Store many) and maintained from then on.
+// index is the in-memory form of the cache. The owner index is built on the second owner lookup (a CNI
+// invocation makes one, answered by a scan; a long-lived Store many) and maintained from then on.
 type index struct {
 	byAddr       map[netip.Addr]ipam.Reservation
-	byOwner      map[ipam.Owner][]netip.Addr // nil until the first lookup
+	byOwner      map[ipam.Owner][]netip.Addr // nil until the second lookup
+	lookups      int
 	last         map[int]netip.Addr
 	journalLines int
 }
@@ -126,6 +127,19 @@ func (x *index) del(a netip.Addr) {
 
 // owned returns the owner's reservations, including host-local's ID-only files for its container.
 func (x *index) owned(o ipam.Owner) []ipam.Reservation {
+	x.lookups++
+	if x.byOwner == nil && x.lookups == 1 {
+		// A CNI invocation looks up once: a scan is cheaper than building the owner index.
+		var out []ipam.Reservation
+		legacy := ipam.Owner{ContainerID: o.ContainerID}
+		for _, r := range x.byAddr {
+			if r.Owner == o || (o.IfName != "" && r.Owner == legacy) {
+				out = append(out, r)
+			}
+		}
+		slices.SortFunc(out, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) })
+		return out
+	}
 	if x.byOwner == nil {
 		x.byOwner = make(map[ipam.Owner][]netip.Addr, len(x.byAddr))
 		for a, r := range x.byAddr {
