@@ -52,7 +52,8 @@ type Port struct {
 	LinkLayer string `json:"linkLayer"` // InfiniBand, Ethernet
 	LID       uint16 `json:"lid"`
 	SMLID     uint16 `json:"smLid"`
-	// PortGUID is the low 64 bits of GID 0 (InfiniBand); zero for an unconfigured VF.
+	// PortGUID is the low 64 bits of GID 0, as ibstat shows it: on RoCE the EUI-64 of the netdev's MAC;
+	// zero for an unconfigured InfiniBand VF.
 	PortGUID GUID `json:"portGUID"`
 	// GIDs are the non-zero entries of the GID table, by index.
 	GIDs map[int]string `json:"gids,omitempty"`
@@ -242,7 +243,9 @@ func (d *Driver) readPort(dir string, n int) (Port, error) {
 	if port.PKeys, err = d.readTable(path.Join(dir, "pkeys"), func(s string) bool { return s == "0x0000" || s == "0x0" }); err != nil {
 		return port, err
 	}
-	if g0, ok := port.GIDs[0]; ok && port.LinkLayer == "InfiniBand" {
+	// As libibumad (ibstat) reads it: the interface ID of GID 0 whatever the link layer, so that a RoCE
+	// port reports its MAC-derived EUI-64 (fe80::0e42:a1ff:fe55:1177 → 0e42:a1ff:fe55:1177).
+	if g0, ok := port.GIDs[0]; ok {
 		port.PortGUID = gidInterfaceID(g0)
 	}
 	return port, nil
