@@ -11,6 +11,7 @@ import (
 
 	"github.com/vflab/vflab/ipam"
 	"github.com/vflab/vflab/ipam/memstore"
+	"github.com/vflab/vflab/ipam/nodestore"
 )
 
 // model is the reference: owner → one address per range set, and which addresses are available at all.
@@ -61,13 +62,24 @@ func TestPropertyRandomOps(t *testing.T) {
 		for seed := uint64(1); seed <= 3; seed++ {
 			t.Run(fmt.Sprintf("%s/seed%d", policy, seed), func(t *testing.T) {
 				t.Parallel()
-				runProperty(t, policy, seed, 2000)
+				runProperty(t, memstore.New(), policy, seed, 2000)
 			})
 		}
 	}
 }
 
-func runProperty(t *testing.T, policy ipam.Policy, seed uint64, ops int) {
+// The same property on the disk store (fewer operations: each one fsyncs).
+func TestPropertyRandomOpsNodeStore(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []ipam.Policy{ipam.RoundRobin, ipam.LowestFree} {
+		t.Run(string(policy), func(t *testing.T) {
+			t.Parallel()
+			runProperty(t, nodestore.New(t.TempDir(), nil), policy, 9, 300)
+		})
+	}
+}
+
+func runProperty(t *testing.T, s ipam.Store, policy ipam.Policy, seed uint64, ops int) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 42))
 	n := &ipam.Network{Name: "prop", Policy: policy, RangeSets: []ipam.RangeSet{
@@ -83,7 +95,6 @@ func runProperty(t *testing.T, policy ipam.Policy, seed uint64, ops int) {
 		append(append(span("10.0.0.2", "10.0.0.4"), span("10.0.0.8", "10.0.0.14")...), span("10.0.1.1", "10.0.1.2")...),
 		append(span("fd00::4", "fd00::7"), span("fd00::c", "fd00::f")...),
 	}}
-	s := memstore.New()
 	owner := func() ipam.Owner {
 		return ipam.Owner{ContainerID: fmt.Sprint("c", rng.IntN(24)), IfName: []string{"eth0", "net1"}[rng.IntN(2)]}
 	}
