@@ -134,7 +134,7 @@ func (a *Attacher) lock(ctx context.Context, pci string) (*flock.Flock, error) {
 
 // Attach gives the VF of req to the pod: lock, snapshot and configure through the PF, one netns move,
 // rename, MTU, up, IPAM, addresses, routes. On failure it undoes what it did and returns the error.
-func (a *Attacher) Attach(ctx context.Context, req Request) (att *Attachment, err error) {
+func (a *Attacher) Attach(ctx context.Context, req Request) (_ *Attachment, err error) {
 	if req.IfName == "" || req.NetNS == "" || req.PCI == "" {
 		return nil, fmt.Errorf("attach: ifname %q, netns %q and vf %q are all required", req.IfName, req.NetNS, req.PCI)
 	}
@@ -152,21 +152,29 @@ func (a *Attacher) Attach(ctx context.Context, req Request) (att *Attachment, er
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w", req.PCI, err)
 	}
-	att = &Attachment{Request: req, PFNetdev: loc.PFNetdev, VFIndex: loc.Index, LinkType: fn.LinkType}
+	// att is not the named result: the undo steps below use it after a `return nil, err`.
+	att := &Attachment{Request: req, PFNetdev: loc.PFNetdev, VFIndex: loc.Index, LinkType: fn.LinkType}
 	// undo runs the reverse of what succeeded so far when a later step fails.
 	var undo []func() error
+	var pod *linkops.NS // closed after the undo steps, which may need it
 	defer func() {
 		if err != nil {
 			for i := len(undo) - 1; i >= 0; i-- {
 				err = errors.Join(err, undo[i]())
 			}
-			att = nil
+		}
+		if pod != nil {
+			_ = pod.Close()
 		}
 	}()
 
 	switch fn.LinkType {
 	case sriov.LinkInfiniBand:
-		node, port, gerr := a.guids.VFGUIDs(a.pfs[loc.PF], loc.Index)
+		pfNum, known := a.pfs[loc.PF]
+		if !known {
+			return nil, fmt.Errorf("attach %s: pf %s appeared after the attacher started", req.PCI, loc.PF)
+		}
+		node, port, gerr := a.guids.VFGUIDs(pfNum, loc.Index)
 		if gerr != nil {
 			return nil, fmt.Errorf("attach %s: %w", req.PCI, gerr)
 		}
@@ -205,11 +213,9 @@ func (a *Attacher) Attach(ctx context.Context, req Request) (att *Attachment, er
 	}
 	att.HostMTU = l.Attrs().MTU
 
-	pod, err := linkops.Open(req.NetNS)
-	if err != nil {
+	if pod, err = linkops.Open(req.NetNS); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", req.PCI, err)
 	}
-	defer func() { _ = pod.Close() }()
 	name, err := a.host.Move(att.HostName, pod)
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w", req.PCI, err)

@@ -18,6 +18,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/spf13/afero"
+	"github.com/vishvananda/netlink"
 
 	"github.com/vflab/vflab/deviceplugin"
 	"github.com/vflab/vflab/deviceplugin/kubelettest"
@@ -386,8 +387,55 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		}
 	})
 
+	It("undoes every step of an attach that fails, and refuses bad input changing nothing", func(ctx SpecContext) {
+		n := nodes[0]
+		kpod := kubelettest.Pod{Namespace: "sim", Name: "broken"}
+		ids, _, err := n.runtime.Kubelet.Allocate(ctx, kpod, "c", eth.resource, 1)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { n.runtime.Kubelet.Release(kpod) })
+		loc, err := n.pci.Locate(ids[0])
+		Expect(err).NotTo(HaveOccurred())
+		before, links := vfRecord(n, loc.PF, loc.Index), linkState(n.host)
+		fnBefore, err := n.pci.ReadFunction(ids[0])
+		Expect(err).NotTo(HaveOccurred())
+
+		netns, err := testutils.NewNS()
+		Expect(err).NotTo(HaveOccurred())
+		netnses = append(netnses, netns.Path())
+		DeferCleanup(func() {
+			_ = netns.Close()
+			_ = testutils.UnmountNS(netns)
+		})
+		pod, err := linkops.Open(netns.Path())
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(pod.Close)
+		// The pod already has a net1: the rename after the move fails.
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = "net1"
+		Expect(pod.Handle().LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "net1p"})).To(Succeed())
+		podLinks := linkState(pod)
+
+		req := sim.Request{ContainerID: "broken", NetNS: netns.Path(), IfName: "net1", PCI: ids[0], MTU: 1400,
+			MAC: net.HardwareAddr{0x02, 0x76, 0x66, 0, 0, 0xee}, VLAN: 7, Store: n.store, Network: eth.network}
+		_, err = n.attacher.Attach(ctx, req)
+		GinkgoWriter.Println("failed attach:", err)
+		Expect(err).To(MatchError(ContainSubstring("rename to net1")))
+		bad := req
+		bad.IfName = ""
+		_, err = n.attacher.Attach(ctx, bad)
+		Expect(err).To(MatchError(ContainSubstring(`ifname ""`)))
+
+		Expect(vfRecord(n, loc.PF, loc.Index)).To(Equal(before), "PF-side VF state")
+		fn, err := n.pci.ReadFunction(ids[0])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fn.Netdevs).To(Equal(fnBefore.Netdevs), "VF netdev back in the host namespace")
+		Expect(linkState(n.host)).To(Equal(links))
+		Expect(linkState(pod)).To(Equal(podLinks))
+		Expect(n.store.Owned(ctx, eth.network.Name, ipam.Owner{ContainerID: "broken", IfName: "net1"})).To(BeEmpty())
+	})
+
 	It("leaves no pod namespaces, links or addresses behind", func(ctx SpecContext) {
-		Expect(netnses).To(HaveLen(6))
+		Expect(netnses).To(HaveLen(7))
 		for _, p := range netnses {
 			Expect(p).NotTo(BeAnExistingFile(), "pod namespace left")
 		}
