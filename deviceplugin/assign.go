@@ -4,6 +4,15 @@ import (
 	"github.com/vflab/vflab/deviceplugin/config"
 )
 
+// ReasonDefaultRoute is the health reason of a device excluded because its netdev carries the host's
+// IPv4 default route.
+const ReasonDefaultRoute = "excluded: carries the host's IPv4 default route"
+
+// Routes tells which host netdevs carry the IPv4 default route (see discovery.Routes).
+type Routes interface {
+	DefaultRouteLinks() ([]string, error)
+}
+
 // member is a device's place in a pool, from the previous assignment.
 type member struct {
 	pool string
@@ -18,8 +27,12 @@ type member struct {
 //     gone) stays in its pool, unhealthy, rather than vanishing from under kubelet; prev is reset when
 //     the config changes, so an edited selector does drop devices;
 //   - a device that vanished stays, unhealthy, while its PF is gone or unbound; it is dropped when its PF
-//     is present (the VF count was lowered).
-func assign(rs []config.Resource, snap *Snapshot, allocated map[string]string, prev map[string]member) map[string]map[string]*prepared {
+//     is present (the VF count was lowered);
+//   - a device no pod holds whose host netdev carries the IPv4 default route (defaultRoute: netdev
+//     names) is excluded explicitly: it stays in its pool, unhealthy with that reason, so kubelet never
+//     hands it out (a pod would take the node's uplink) and the exclusion shows in capacity versus
+//     allocatable. Upstream drops such devices silently (#572, #189).
+func assign(rs []config.Resource, snap *Snapshot, allocated map[string]string, prev map[string]member, defaultRoute map[string]bool) map[string]map[string]*prepared {
 	out := make(map[string]map[string]*prepared, len(rs))
 	idx := make(map[string]int, len(rs))
 	for i := range rs {
@@ -52,7 +65,11 @@ func assign(rs []config.Resource, snap *Snapshot, allocated map[string]string, p
 			sel = &rs[pi].Selectors[si]
 		}
 		p := prepare(&rs[pi], sel, d, snap)
-		if stray && p.health.Healthy {
+		_, held := allocated[d.PCIAddress]
+		switch {
+		case !held && d.Netdev != "" && defaultRoute[d.Netdev]:
+			p.health = Health{Reason: ReasonDefaultRoute + " (" + d.Netdev + ")"}
+		case stray && p.health.Healthy:
 			p.health = Health{Reason: "no longer matches the selectors of " + rs[pi].FullName()}
 		}
 		out[rs[pi].FullName()][d.PCIAddress] = p

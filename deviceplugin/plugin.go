@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,10 +44,13 @@ type Options struct {
 	PodResourcesSocket string
 	DevInfoDir         string // default DefaultDevInfoDir
 	Inventory          Inventory
-	FS                 afero.Fs      // config and device-info files; default the OS
-	Logger             *slog.Logger  // default discards
-	PollInterval       time.Duration // inventory and config rescans; default 250 ms, stretched to 4 scan durations
-	KubeletInterval    time.Duration // kubelet socket watch; default 100 ms
+	// Routes, when set, is asked on every rescan which netdevs carry the IPv4 default route; VFs whose
+	// netdev does are excluded explicitly (see assign). nil checks nothing.
+	Routes          Routes
+	FS              afero.Fs      // config and device-info files; default the OS
+	Logger          *slog.Logger  // default discards
+	PollInterval    time.Duration // inventory and config rescans; default 250 ms, stretched to 4 scan durations
+	KubeletInterval time.Duration // kubelet socket watch; default 100 ms
 }
 
 // Plugin serves every pool of a config: one gRPC server and socket per pool.
@@ -67,7 +71,9 @@ type Plugin struct {
 	// podResSeen: the pod-resources API has answered since Start. Until then nobody knows which
 	// devices pods hold, so no device-info file is removed.
 	podResSeen bool
-	kubelet    os.FileInfo // kubelet.sock as last registered with
+	// defaultRoute: netdevs carrying the IPv4 default route at the last successful Routes read.
+	defaultRoute map[string]bool
+	kubelet      os.FileInfo // kubelet.sock as last registered with
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -270,6 +276,20 @@ func (p *Plugin) Stop() {
 	})
 }
 
+// Excluded returns the devices kept from pods on purpose, by device ID, with the reason (today: a netdev
+// carrying the host's IPv4 default route). They stay in their pools as unhealthy devices.
+func (p *Plugin) Excluded() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]string{}
+	for id, m := range p.members {
+		if strings.HasPrefix(m.prep.health.Reason, ReasonDefaultRoute) {
+			out[id] = m.prep.health.Reason
+		}
+	}
+	return out
+}
+
 // Resources returns the served resource names.
 func (p *Plugin) Resources() []string {
 	p.mu.Lock()
@@ -287,6 +307,18 @@ func (p *Plugin) Refresh() error {
 		return fmt.Errorf("device plugin: scan: %w", err)
 	}
 	p.log.Debug("scanned", "devices", len(snap.Devices), "took", time.Since(start))
+	var defaultRoute map[string]bool
+	if p.opts.Routes != nil {
+		links, err := p.opts.Routes.DefaultRouteLinks()
+		if err == nil {
+			defaultRoute = make(map[string]bool, len(links))
+			for _, l := range links {
+				defaultRoute[l] = true
+			}
+		} else {
+			p.log.Warn("default routes unreadable, keeping the last known", "err", err)
+		}
+	}
 	var removed []*pool
 	defer func() {
 		// Outside p.mu: stopping a server waits for its handlers, and Allocate takes p.mu.
@@ -300,7 +332,10 @@ func (p *Plugin) Refresh() error {
 	for id, a := range p.allocated {
 		held[id] = a.pool
 	}
-	assigned := assign(p.cfg.Resources, &snap, held, p.members)
+	if defaultRoute != nil {
+		p.defaultRoute = defaultRoute
+	}
+	assigned := assign(p.cfg.Resources, &snap, held, p.members, p.defaultRoute)
 	members := map[string]member{}
 	aliases := ShellAliases(p.cfg.Resources)
 	for _, r := range p.cfg.Resources {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -126,6 +128,31 @@ func (e *env) client(sockDir, res string) pluginapi.DevicePluginClient {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(conn.Close)
 	return pluginapi.NewDevicePluginClient(conn)
+}
+
+// fakeRoutes is a route table whose default-route netdevs the spec sets.
+type fakeRoutes struct {
+	mu    sync.Mutex
+	links []string
+	err   error
+}
+
+func (r *fakeRoutes) set(links ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.links, r.err = links, nil
+}
+
+func (r *fakeRoutes) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+func (r *fakeRoutes) DefaultRouteLinks() ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.links), r.err
 }
 
 var pod = func(n string) kubelettest.Pod { return kubelettest.Pod{Namespace: "default", Name: n} }
@@ -278,6 +305,32 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			_, resp, err = e.kubelet.Allocate(ctx, pod("a"), "c", ib, 1)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(resp.Envs).To(HaveLen(2), "no alias without a '-'")
+		})
+
+		It("excludes a VF whose netdev carries the host's default route, explicitly, while it does", func() {
+			routes := &fakeRoutes{}
+			routes.set("enp94s0f0np0v0") // VF 0 of the RoCE rail: 0000:5e:00.2
+			o := e.options()
+			o.Routes = routes
+			p, err := deviceplugin.New(o)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(p.Start()).To(Succeed())
+			DeferCleanup(p.Stop)
+			Eventually(e.counts(eth)).Should(Equal(kubelettest.Counts{Capacity: 5, Allocatable: 4}))
+			Expect(e.kubelet.Devices(eth)["0000:5e:00.2"].Health).To(Equal(pluginapi.Unhealthy))
+			Expect(p.Excluded()).To(Equal(map[string]string{
+				"0000:5e:00.2": "excluded: carries the host's IPv4 default route (enp94s0f0np0v0)"}))
+			ids, _, err := e.kubelet.Allocate(ctx, pod("a"), "c", eth, 4)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(ids).NotTo(ContainElement("0000:5e:00.2"))
+			e.kubelet.Release(pod("a"))
+			By("an unreadable route table keeps the last known exclusion")
+			routes.fail(errors.New("netlink: dump interrupted"))
+			Consistently(e.counts(eth), 100*time.Millisecond).Should(HaveField("Allocatable", 4))
+			By("the route moves to the PF: the VF is offered again")
+			routes.set("enp94s0f0np0")
+			Eventually(e.counts(eth)).Should(Equal(kubelettest.Counts{Capacity: 5, Allocatable: 5}))
+			Expect(p.Excluded()).To(BeEmpty())
 		})
 
 		It("refuses unknown device IDs with a clear gRPC error", func() {

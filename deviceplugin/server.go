@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,7 +161,10 @@ func (s *pool) update(res config.Resource, devs map[string]*prepared, envAlias s
 		if !ok {
 			added = append(added, id)
 		}
-		if ok && old.health != p.health {
+		switch {
+		case strings.HasPrefix(p.health.Reason, ReasonDefaultRoute) && (!ok || old.health != p.health):
+			s.log.Warn("device excluded", "device", id, "reason", p.health.Reason)
+		case ok && old.health != p.health:
 			s.log.Info("device health", "device", id, "healthy", p.health.Healthy, "reason", p.health.Reason)
 		}
 	}
