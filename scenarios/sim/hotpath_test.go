@@ -260,6 +260,8 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		} else {
 			Expect(rec.NodeGUID).To(Equal(p.att.GUIDs.Node.HardwareAddr()))
 			Expect(rec.PortGUID).To(Equal(p.att.GUIDs.Port.HardwareAddr()))
+			// In effect: the rebind made the VF's RDMA device show them.
+			Expect(p.node.rdma.VFGUIDs(p.att.PCI)).To(Equal(p.att.GUIDs))
 		}
 		owned, err := p.node.store.Owned(context.Background(), p.fab.network.Name, ipam.Owner{ContainerID: p.att.ContainerID, IfName: "net1"})
 		Expect(err).NotTo(HaveOccurred())
