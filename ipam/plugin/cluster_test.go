@@ -41,6 +41,15 @@ func TestClusterStore(t *testing.T) {
 		})
 	})
 
+	t.Run("property", func(t *testing.T) {
+		st, err := clusterstore.New(ctx, clusterstore.Config{Endpoints: []string{srv.ClientURL()}, Prefix: "/property/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		ipamtest.Property(t, st, ipam.LowestFree, 5, 2000)
+	})
+
 	t.Run("verbs", func(t *testing.T) {
 		h := newHarness(t)
 		h.p.OpenCluster = ClusterStore(nil)
