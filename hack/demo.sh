@@ -2,7 +2,9 @@
 # make demo: the main job on a fresh machine, without the hardware. Renders the laptop preset (one
 # InfiniBand ConnectX-6 HCA, one Ethernet ConnectX-6 Dx NIC) into a temporary directory, looks at its
 # sysfs the way a real host's is read, changes the VF count through the fake kernel's rules, shows what
-# the kernel refuses, and (as root, with the tools installed) lets lspci and ibstat read it.
+# the kernel refuses, and (as root, with the tools installed) lets lspci and ibstat read it. Then, as
+# root, a two-node sandbox: real links in network namespaces, the drivers and the kernel's rules run
+# inside a node, and everything is taken down again (a trap takes it down whatever happens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,21 @@ if [[ ! -x $VFLAB ]]; then
 	exit 1
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/vflab-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+cluster=demo-$$ # the sandbox part's cluster: namespaces vflab-demo-<pid>-*
+state=          # its state directory, once `sandbox up` has been asked for
+cleanup() {
+	if [[ -n $state ]]; then
+		# Always take the sandbox down; if that fails, collect whatever of this run is left.
+		if ! "$VFLAB" sandbox down --state "$state" >/dev/null 2>&1; then
+			echo "demo: sandbox down failed; collecting the leftovers of $cluster" >&2
+			"$VFLAB" sandbox gc --prefix "vflab-$cluster-" >&2 || true
+		fi
+		rm -rf "$state"
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 root=$work/laptop
 pf=/sys/bus/pci/devices/0000:3b:00.0
 
@@ -68,6 +84,61 @@ if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v lspci >/de
 		'mount --bind "$1/sys" /sys && lspci -D -nn -d 15b3: -A linux-sysfs 2>/dev/null && ibstat mlx5_0' sh "$root"
 else
 	step "Skipping lspci/ibstat: needs root, unshare, pciutils and infiniband-diags"
+fi
+
+sandbox_skip=
+if [[ $(id -u) != 0 ]]; then
+	sandbox_skip="needs root (network namespaces, TUN devices)"
+elif ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
+	sandbox_skip="needs iproute2 with netns support"
+elif [[ ! -c /dev/net/tun ]]; then
+	sandbox_skip="needs /dev/net/tun"
+fi
+if [[ -n $sandbox_skip ]]; then
+	step "Skipping the sandbox (2 nodes with real links in network namespaces): it $sandbox_skip"
+else
+	# Fake kernels on tmpfs: a node is thousands of files.
+	shm=/dev/shm
+	[[ -d $shm && -w $shm ]] || shm=$work
+	state=$(mktemp -d "$shm/vflab-demo-sandbox.XXXXXX")
+	node=laptop-0
+	ns=vflab-$cluster-$node
+	nroot=$state/nodes/$node/root
+	ibpf=/sys/bus/pci/devices/0000:3b:00.0
+	innode() { ip netns exec "$ns" env VFLAB_ROOT="$nroot" "$@"; }
+
+	step "A sandbox: two laptop nodes, each a network namespace whose every netdev is a real link"
+	run "$VFLAB" sandbox up --preset laptop --nodes 2 --state "$state" --name "$cluster"
+
+	step "The real links of node $node: Ethernet PF and VFs are veths, InfiniBand ones TUN devices"
+	run ip -n "$ns" -br link
+	run ip -n "$ns" -d link show ibp59s0v0
+
+	step "vflab's drivers inside the node (VFLAB_ROOT names the node's fake kernel)"
+	printf '$ ip netns exec %s env VFLAB_ROOT=%s %s inspect\n' "$ns" "$nroot" "$VFLAB"
+	innode "$VFLAB" inspect
+
+	step "Enable all 8 InfiniBand VFs from inside the node: the kernel's rules create the real links"
+	printf '$ ip netns exec %s env VFLAB_ROOT=%s %s sys write %s 0   (then 8)\n' "$ns" "$nroot" "$VFLAB" "$ibpf/sriov_numvfs"
+	innode "$VFLAB" sys write "$ibpf/sriov_numvfs" 0
+	innode "$VFLAB" sys write "$ibpf/sriov_numvfs" 8
+	run ip -n "$ns" -br link
+	printf '$ ip netns exec %s env VFLAB_ROOT=%s %s sys ls /sys/class/net\n' "$ns" "$nroot" "$VFLAB"
+	innode "$VFLAB" sys ls /sys/class/net
+	n=$(ip -n "$ns" -o link show | grep -c 'link/infiniband')
+	if [[ $n != 9 ]]; then
+		echo "demo: expected 9 links of type infiniband in $ns (PF + 8 VFs), found $n" >&2
+		exit 1
+	fi
+
+	step "Take the sandbox down: namespaces, links, forwarder and fake kernels go"
+	run "$VFLAB" sandbox down --state "$state"
+	rm -rf "$state"
+	state=
+	if ip netns list | grep -q "^vflab-$cluster-"; then
+		echo "demo: namespaces of $cluster left after sandbox down" >&2
+		exit 1
+	fi
 fi
 
 step "Done"
