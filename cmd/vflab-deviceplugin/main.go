@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/vflab/vflab/deviceplugin"
 	"github.com/vflab/vflab/deviceplugin/config"
 	"github.com/vflab/vflab/deviceplugin/discovery"
@@ -48,6 +50,13 @@ func run(o deviceplugin.Options) error {
 	}
 	defer func() { _ = m.Close() }()
 	o.Inventory = discovery.New(m.FS)
+	// VFs whose netdev carries this namespace's IPv4 default route are excluded (reported, not silent).
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer nl.Close()
+	o.Routes = discovery.NewRoutes(nl)
 	p, err := deviceplugin.New(o)
 	if err != nil {
 		return err
