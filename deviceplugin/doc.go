@@ -18,6 +18,14 @@
 // on a node whose plugin is going away. A crash or a kubelet-side disconnect sends nothing: kubelet keeps
 // the devices, unhealthy, and the restarted plugin offers them again under the same IDs.
 //
+// Device-info files: on start the plugin removes the files of devices no pod holds, as the kubelet's
+// pod-resources API tells. While that API is unreachable it removes nothing (a file may belong to a
+// running pod), asks again with a bounded backoff and reconciles once it answers.
+//
+// Exclusions are explicit: a VF no pod holds whose netdev carries the host's IPv4 default route (Options.
+// Routes) stays in its pool as an unhealthy device whose reason says so, is logged and listed by
+// Plugin.Excluded; upstream drops such devices silently. PFs are never offered, only their VFs.
+//
 // The plugin sees the machine only through an Inventory (discovery of PCI functions); everything Allocate
 // needs is computed when the inventory is scanned, never on the Allocate path. The pure parts — selector
 // matching, pool assignment, the Allocate response, preferred allocation, health — are plain functions
