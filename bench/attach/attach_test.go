@@ -158,17 +158,17 @@ func benchFloor(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pod.Close()
+	defer func() { _ = pod.Close() }()
 	hostFd, err := os.Open(n.NamespacePath())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer hostFd.Close()
+	defer func() { _ = hostFd.Close() }()
 	podFd, err := os.Open(n.pod.Path())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer podFd.Close()
+	defer func() { _ = podFd.Close() }()
 	l, err := n.host.Link(name)
 	if err != nil {
 		b.Fatal(err)
@@ -193,7 +193,7 @@ func benchUpstream(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pod.Close()
+	defer func() { _ = pod.Close() }()
 	via := func(from, to *linkops.NS, cur, final string) {
 		tmpNS, err := testutils.NewNS()
 		if err != nil {
@@ -204,7 +204,7 @@ func benchUpstream(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer tmp.Close()
+		defer func() { _ = tmp.Close() }()
 		if _, err := from.Move(cur, tmp); err != nil {
 			b.Fatal(err)
 		}

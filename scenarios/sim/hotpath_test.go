@@ -237,7 +237,7 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		GinkgoHelper()
 		h, err := linkops.Open(p.netns.Path())
 		Expect(err).NotTo(HaveOccurred())
-		defer h.Close()
+		defer func() { _ = h.Close() }()
 		l, err := h.Link("net1")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(l.Attrs().MTU).To(Equal(p.fab.mtu))
@@ -317,7 +317,7 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 			pc, err = net.ListenPacket("udp4", net.JoinHostPort(to.addr.String(), "7777"))
 			return err
 		})).To(Succeed())
-		defer pc.Close()
+		defer func() { _ = pc.Close() }()
 		go func() {
 			buf := make([]byte, 2048)
 			for {
@@ -336,7 +336,7 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 				if err != nil {
 					return err
 				}
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 				if _, err := c.Write(msg); err != nil {
 					return err
 				}
