@@ -18,8 +18,13 @@ raw="$out/raw-$stamp.txt"
 	echo "# $(date -u '+%F %T') UTC, kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $($GO version)"
 	echo "# $GO test -run '^\$' -bench '$BENCH' -benchmem -benchtime $BENCHTIME -count $COUNT $PKGS"
 } >"$raw"
+set +e
 $GO test -run '^$' -bench "$BENCH" -benchmem -benchtime "$BENCHTIME" -count "$COUNT" -timeout 90m $PKGS | tee -a "$raw"
+status=${PIPESTATUS[0]}
+set -e
 cp "$raw" "$out/latest.txt"
+# Summarise whatever ran, even if a benchmark failed; the exit status still reports the failure.
 $GO run ./bench/report -in "$raw" -md "$out/summary.md" -png "$out/ipam.png"
 echo "raw: $raw"
 echo "summary: $out/summary.md, chart: $out/ipam.png"
+exit "$status"

@@ -140,8 +140,8 @@ func writeMarkdown(w io.Writer, r *results) {
 	if _, ok := r.get(rateName("cluster", "1"), "allocs/s"); ok {
 		fmt.Fprintln(w, "## IPAM: allocations per second (one ADD per op)")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| system | clients | allocs/s | µs/op | vs etcd-txn floor | vs host-local |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| system | clients | allocs/s | µs/op | vs etcd-txn floor | vs host-local | failed ADDs |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 		for _, sys := range rateSystems {
 			for _, c := range rateClients {
 				v, ok := r.get(rateName(sys, c), "allocs/s")
@@ -151,7 +151,11 @@ func writeMarkdown(w io.Writer, r *results) {
 				ns, _ := r.get(rateName(sys, c), "ns/op")
 				floor, okF := r.get(rateName("etcd-txn", c), "allocs/s")
 				peer, okP := r.get(rateName("host-local", c), "allocs/s")
-				fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %s | %s |\n", sys, c, v, ns/1e3, ratio(v, floor, ok, okF), ratio(v, peer, ok, okP))
+				failed := "0"
+				if e, ok := r.get(rateName(sys, c), "errors/op"); ok && e > 0 {
+					failed = fmt.Sprintf("%.1f%%", e*100)
+				}
+				fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %s | %s | %s |\n", sys, c, v, ns/1e3, ratio(v, floor, ok, okF), ratio(v, peer, ok, okP), failed)
 			}
 		}
 		fmt.Fprintln(w)

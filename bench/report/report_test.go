@@ -13,7 +13,7 @@ BenchmarkAllocRate/etcd-txn/clients=1-2   	    1000	   500000 ns/op	      2000 a
 BenchmarkAllocRate/etcd-txn/clients=1-2   	    1000	   700000 ns/op	      1400 allocs/s	   25000 B/op	     380 allocs/op
 BenchmarkAllocRate/etcd-txn/clients=1-2   	    1000	   600000 ns/op	      1600 allocs/s	   25000 B/op	     380 allocs/op
 BenchmarkAllocRate/cluster/clients=1-2    	     300	  2000000 ns/op	       500 allocs/s	  300000 B/op	    1400 allocs/op
-BenchmarkAllocRate/host-local/clients=1-2 	    3000	   250000 ns/op	      4000 allocs/s	    3000 B/op	      40 allocs/op
+BenchmarkAllocRate/host-local/clients=1-2 	    3000	   250000 ns/op	      4000 allocs/s	    0.02 errors/op	    3000 B/op	      40 allocs/op
 BenchmarkFill/cluster/fill=1%-2           	     500	  3000000 ns/op	  200000 B/op	    2000 allocs/op
 BenchmarkFill/host-local/fill=1%-2        	     900	  1500000 ns/op	   35000 B/op	     290 allocs/op
 BenchmarkOther-2                          	      10	       42 ns/op
@@ -37,9 +37,10 @@ func TestParseAndSummarise(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"Medians of up to 3 runs",
-		"| cluster | 1 | 500 | 2000 | 0.31× | 0.12× |", // 500/1600, 500/4000
+		"| cluster | 1 | 500 | 2000 | 0.31× | 0.12× | 0 |", // 500/1600, 500/4000
 		"| cluster | 1% | 3.00 | 200000 | 2000 | 2.00× |",
 		"| BenchmarkOther | 1 | 42 ns/op |",
+		"| host-local | 1 | 4000 | 250 | 2.50× | 1.00× | 2.0% |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
