@@ -75,6 +75,9 @@ type Config struct {
 	// the head of the range, so nodes fill different blocks and rarely contend, and Load returns only the
 	// window of blocks a round-robin allocation searches, so its cost does not grow with how full the
 	// range is (see spread.go). Without it every Load returns every used address: correct, O(used).
+	// The window suits one-shot callers (ipam.Add, as the CNI plugin runs it). A long-lived pool built
+	// from one window (ipam.Allocator) does not see used addresses outside it and may lose many races
+	// once it walks past the window: give such callers a store without Networks.
 	Networks []ipam.Network
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
