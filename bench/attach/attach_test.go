@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -18,6 +19,9 @@ import (
 	"github.com/vflab/vflab/drivers/linkops"
 	"github.com/vflab/vflab/drivers/sriov"
 	"github.com/vflab/vflab/fakesysfs/topology"
+	"github.com/vflab/vflab/ipam"
+	"github.com/vflab/vflab/ipam/clusterstore"
+	"github.com/vflab/vflab/ipam/etcdserver"
 	"github.com/vflab/vflab/sandbox"
 	"github.com/vflab/vflab/scenarios/sim"
 )
@@ -106,15 +110,22 @@ func (n *node) firstVF(b *testing.B, lt string) string {
 
 // BenchmarkLifecycle is one pod lifecycle of a secondary interface: attach, then detach.
 func BenchmarkLifecycle(b *testing.B) {
-	b.Run("vflab-eth", func(b *testing.B) { benchVflab(b, sriov.LinkEther) })
-	b.Run("vflab-ib", func(b *testing.B) { benchVflab(b, sriov.LinkInfiniBand) })
+	b.Run("vflab-eth", func(b *testing.B) { benchVflab(b, sriov.LinkEther, false) })
+	b.Run("vflab-ib", func(b *testing.B) { benchVflab(b, sriov.LinkInfiniBand, false) })
+	b.Run("vflab-eth+etcd", func(b *testing.B) { benchVflab(b, sriov.LinkEther, true) })
 	b.Run("floor", benchFloor)
 	b.Run("upstream", benchUpstream)
 }
 
-func benchVflab(b *testing.B, lt string) {
+// benchVflab: the vflab attach and detach of VF 0 of the first PF of link type lt; withIPAM adds the
+// address on a durable embedded etcd (one transaction to reserve, one to release) and its route.
+func benchVflab(b *testing.B, lt string, withIPAM bool) {
 	n := newNode(b)
 	req := sim.Request{ContainerID: "bench", NetNS: n.pod.Path(), IfName: "net1", PCI: n.firstVF(b, lt), MTU: 1400}
+	if withIPAM {
+		req.Store, req.Network = etcdStore(b, n.dir)
+		req.Routes = []linkops.Route{{Dst: &net.IPNet{IP: net.IPv4(10, 156, 0, 0), Mask: net.CIDRMask(16, 32)}, Gw: net.IPv4(10, 56, 0, 254)}}
+	}
 	if lt == sriov.LinkEther {
 		req.MAC = net.HardwareAddr{0x02, 0x76, 0x66, 0, 0, 1}
 		req.VLAN = 42
@@ -132,6 +143,29 @@ func benchVflab(b *testing.B, lt string) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// etcdStore starts an embedded etcd (fsync on, as in production) under dir and returns a cluster store
+// on it with a /24 network.
+func etcdStore(b *testing.B, dir string) (ipam.Store, *ipam.Network) {
+	b.Helper()
+	ctx := context.Background()
+	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "etcd")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Close)
+	st, err := clusterstore.New(ctx, clusterstore.Config{Endpoints: []string{srv.ClientURL()}, Node: "n0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	nw := &ipam.Network{Name: "bench", RangeSets: []ipam.RangeSet{{{
+		Subnet: netip.MustParsePrefix("10.56.0.0/24"), Gateway: netip.MustParseAddr("10.56.0.254")}}}}
+	if err := nw.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	return st, nw
 }
 
 // newVeth creates a veth pair in the node's host namespace (both ends there) and returns one end.
