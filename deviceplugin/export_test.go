@@ -23,3 +23,21 @@ func (p *Plugin) Crash() {
 		s.srvMu.Unlock()
 	}
 }
+
+// KillServer stops one pool's gRPC server the way a Serve error does (the pool itself stays), and
+// reports whether the pool exists.
+func (p *Plugin) KillServer(resource string) bool {
+	p.mu.Lock()
+	s, ok := p.pools[resource]
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.srv != nil {
+		s.srv.Stop()
+		<-s.serve
+	}
+	return true
+}

@@ -269,9 +269,7 @@ func (p *Plugin) Stop() {
 			pools = append(pools, s)
 		}
 		p.mu.Unlock()
-		for _, s := range pools { // outside p.mu: stopping waits for handlers, and Allocate takes p.mu
-			s.stop()
-		}
+		stopPools(pools) // outside p.mu: stopping waits for handlers, and Allocate takes p.mu
 		p.cleanDevInfo()
 	})
 }
@@ -288,6 +286,16 @@ func (p *Plugin) Excluded() map[string]string {
 		}
 	}
 	return out
+}
+
+// stopPools stops pools in parallel, so that a deliberate stop takes at most one finalListTimeout
+// however many pools there are.
+func stopPools(pools []*pool) {
+	var wg sync.WaitGroup
+	for _, s := range pools {
+		wg.Go(s.stop)
+	}
+	wg.Wait()
 }
 
 // Resources returns the served resource names.
@@ -322,9 +330,7 @@ func (p *Plugin) Refresh() error {
 	var removed []*pool
 	defer func() {
 		// Outside p.mu: stopping a server waits for its handlers, and Allocate takes p.mu.
-		for _, s := range removed {
-			s.stop()
-		}
+		stopPools(removed)
 	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -582,6 +582,17 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			}).Should(Succeed(), "kubelet reaches the plugin on its new socket")
 		})
 
+		It("restarts a pool's gRPC server that stopped and registers it again", func() {
+			p := e.startPlugin()
+			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
+			Expect(p.KillServer(ib)).To(BeTrue())
+			Eventually(func() error {
+				_, _, err := e.kubelet.Allocate(ctx, pod("a"), "c", ib, 1)
+				return err
+			}, 2*time.Second, 20*time.Millisecond).Should(Succeed(), "kubelet reaches the restarted server")
+			Eventually(e.counts(ib)).Should(Equal(kubelettest.Counts{Capacity: 6, Allocatable: 6, Allocated: 1}))
+		})
+
 		It("survives a failing scan and recovers", func() {
 			e.startPlugin()
 			Eventually(e.counts(ib)).Should(HaveField("Capacity", 6))
