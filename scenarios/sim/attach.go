@@ -138,6 +138,9 @@ func (a *Attacher) Attach(ctx context.Context, req Request) (_ *Attachment, err 
 	if req.IfName == "" || req.NetNS == "" || req.PCI == "" {
 		return nil, fmt.Errorf("attach: ifname %q, netns %q and vf %q are all required", req.IfName, req.NetNS, req.PCI)
 	}
+	if req.Store != nil && req.Network == nil {
+		return nil, fmt.Errorf("attach %s: an IPAM store needs a network", req.PCI)
+	}
 	lk, err := a.lock(ctx, req.PCI)
 	if err != nil {
 		return nil, fmt.Errorf("attach: %w", err)
@@ -170,6 +173,9 @@ func (a *Attacher) Attach(ctx context.Context, req Request) (_ *Attachment, err 
 
 	switch fn.LinkType {
 	case sriov.LinkInfiniBand:
+		if req.MAC != nil || req.VLAN != 0 {
+			return nil, fmt.Errorf("attach %s: mac %s, vlan %d: an InfiniBand VF has GUIDs, no MAC or VLAN", req.PCI, req.MAC, req.VLAN)
+		}
 		pfNum, known := a.pfs[loc.PF]
 		if !known {
 			return nil, fmt.Errorf("attach %s: pf %s appeared after the attacher started", req.PCI, loc.PF)

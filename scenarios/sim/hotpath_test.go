@@ -426,6 +426,14 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		bad.IfName = ""
 		_, err = n.attacher.Attach(ctx, bad)
 		Expect(err).To(MatchError(ContainSubstring(`ifname ""`)))
+		bad = req
+		bad.VLAN = 4096
+		_, err = n.attacher.Attach(ctx, bad)
+		Expect(err).To(MatchError(ContainSubstring("4096")))
+		bad = req
+		bad.Network = nil
+		_, err = n.attacher.Attach(ctx, bad)
+		Expect(err).To(MatchError(ContainSubstring("needs a network")))
 
 		Expect(vfRecord(n, loc.PF, loc.Index)).To(Equal(before), "PF-side VF state")
 		fn, err := n.pci.ReadFunction(ids[0])
