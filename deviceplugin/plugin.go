@@ -73,6 +73,8 @@ type Plugin struct {
 	podResSeen bool
 	// defaultRoute: netdevs carrying the IPv4 default route at the last successful Routes read.
 	defaultRoute map[string]bool
+	// rdmaCMMissing: RDMA devices are offered while /dev/infiniband/rdma_cm is absent (reported once).
+	rdmaCMMissing bool
 	kubelet      os.FileInfo // kubelet.sock as last registered with
 
 	ctx      context.Context
@@ -371,7 +373,31 @@ func (p *Plugin) Refresh() error {
 		}
 	}
 	p.members = members
+	p.reportRDMACM(assigned, snap.RDMACM)
 	return nil
+}
+
+// reportRDMACM logs when RDMA devices start or stop being offered without /dev/infiniband/rdma_cm: it is
+// optional (upstream's shared-device plugin fails Allocate without it, k8s-rdma-shared-dev-plugin#192),
+// but pods using the RDMA connection manager will fail. p.mu is held.
+func (p *Plugin) reportRDMACM(assigned map[string]map[string]*prepared, present bool) {
+	rdma := 0
+	for _, devs := range assigned {
+		for _, d := range devs {
+			if _, ok := d.info["rdma"]; ok {
+				rdma++
+			}
+		}
+	}
+	missing := rdma > 0 && !present
+	switch {
+	case missing && !p.rdmaCMMissing:
+		p.log.Warn("RDMA devices offered without "+DevRDMACM+": it is missing on this host; pods using librdmacm will fail",
+			"rdmaDevices", rdma)
+	case !missing && p.rdmaCMMissing && present:
+		p.log.Info(DevRDMACM + " present again: offered with RDMA devices")
+	}
+	p.rdmaCMMissing = missing
 }
 
 func (p *Plugin) reloadConfig() {

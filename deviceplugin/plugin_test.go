@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,6 +154,35 @@ func (r *fakeRoutes) DefaultRouteLinks() ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.links), r.err
+}
+
+// recorder is a slog handler that keeps the messages it is given.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *recorder) WithGroup(string) slog.Handler            { return r }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, rec.Message)
+	return nil
+}
+
+// count reports how many messages contain s.
+func (r *recorder) count(s string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if strings.Contains(m, s) {
+			n++
+		}
+	}
+	return n
 }
 
 var pod = func(n string) kubelettest.Pod { return kubelettest.Pod{Namespace: "default", Name: n} }
@@ -331,6 +361,30 @@ var _ = Describe("Device plugin against the fake kubelet", Label("sim"), func() 
 			routes.set("enp94s0f0np0")
 			Eventually(e.counts(eth)).Should(Equal(kubelettest.Counts{Capacity: 5, Allocatable: 5}))
 			Expect(p.Excluded()).To(BeEmpty())
+		})
+
+		It("offers RDMA devices without a missing rdma_cm and reports it", func() {
+			rec := &recorder{}
+			o := e.options()
+			o.Logger = slog.New(rec)
+			e.inv.Update(func(s *deviceplugin.Snapshot) { s.RDMACM = false })
+			p, err := deviceplugin.New(o)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(p.Start()).To(Succeed())
+			DeferCleanup(p.Stop)
+			Eventually(e.counts(ib)).Should(Equal(kubelettest.Counts{Capacity: 6, Allocatable: 6}))
+			Expect(rec.count("RDMA devices offered without /dev/infiniband/rdma_cm")).To(Equal(1))
+			_, resp, err := e.kubelet.Allocate(ctx, pod("a"), "c", ib, 1)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.Devices).NotTo(ContainElement(HaveField("HostPath", deviceplugin.DevRDMACM)))
+			Expect(resp.Envs["PCIDEVICE_NVIDIA_COM_MLNX_IB_INFO"]).NotTo(ContainSubstring("rdma_cm"))
+			Expect(resp.Envs["PCIDEVICE_NVIDIA_COM_MLNX_IB_INFO"]).To(ContainSubstring("uverbs"))
+			e.inv.Update(func(s *deviceplugin.Snapshot) { s.RDMACM = true })
+			Eventually(func() int { return rec.count("/dev/infiniband/rdma_cm present again") }).Should(Equal(1))
+			Expect(rec.count("RDMA devices offered without")).To(Equal(1), "reported once, not per scan")
+			_, resp, err = e.kubelet.Allocate(ctx, pod("b"), "c", ib, 1)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.Devices).To(ContainElement(HaveField("HostPath", deviceplugin.DevRDMACM)))
 		})
 
 		It("refuses unknown device IDs with a clear gRPC error", func() {
