@@ -75,7 +75,7 @@ type Plugin struct {
 	defaultRoute map[string]bool
 	// rdmaCMMissing: RDMA devices are offered while /dev/infiniband/rdma_cm is absent (reported once).
 	rdmaCMMissing bool
-	kubelet      os.FileInfo // kubelet.sock as last registered with
+	kubelet       os.FileInfo // kubelet.sock as last registered with
 
 	ctx      context.Context
 	cancel   context.CancelFunc
