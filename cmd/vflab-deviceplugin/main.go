@@ -37,13 +37,17 @@ func main() {
 		os.Exit(2)
 	}
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-	if err := run(o); err != nil {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
+	if err := run(o, sig); err != nil {
 		fmt.Fprintln(os.Stderr, "vflab-deviceplugin:", err)
 		os.Exit(1)
 	}
 }
 
-func run(o deviceplugin.Options) error {
+// run serves until a signal arrives, then stops deliberately: every kubelet stream is sent an empty
+// device list before the sockets close (see deviceplugin.Plugin.Stop).
+func run(o deviceplugin.Options, sig <-chan os.Signal) error {
 	m, err := host.Default()
 	if err != nil {
 		return err
@@ -61,8 +65,6 @@ func run(o deviceplugin.Options) error {
 	if err != nil {
 		return err
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	if err := p.Start(); err != nil {
 		return err
 	}
