@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -174,6 +175,7 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		index     int
 		before    fakesysfs.VF
 		hostLinks []string
+		req       sim.Request
 		addr      netip.Addr
 	}
 
@@ -183,7 +185,8 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 	}
 
 	// schedule runs the pod's hot path up to a running pod: kubelet Allocate, pod namespace, attach.
-	schedule := func(ctx context.Context, n *simNode, fab fabric) *pod {
+	// allocate runs the pod's hot path up to its sandbox: kubelet Allocate, device-info, pod namespace.
+	allocate := func(ctx context.Context, n *simNode, fab fabric) *pod {
 		GinkgoHelper()
 		seq++
 		p := &pod{node: n, fab: fab, kpod: kubelettest.Pod{Namespace: "sim", Name: fmt.Sprintf("pod-%d", seq)}}
@@ -225,10 +228,24 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 			req.MAC = net.HardwareAddr{0x02, 0x76, 0x66, 0, byte(len(n.Name)), byte(seq)}
 			req.VLAN = 42
 		}
-		p.att, err = n.attacher.Attach(ctx, req)
+		p.req = req
+		return p
+	}
+
+	// attach is what the CNI does for the pod (safe to run for several pods at once).
+	attach := func(ctx context.Context, p *pod) {
+		GinkgoHelper()
+		var err error
+		p.att, err = p.node.attacher.Attach(ctx, p.req)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(p.att.Addresses).To(HaveLen(1))
 		p.addr = p.att.Addresses[0].Addr
+	}
+
+	schedule := func(ctx context.Context, n *simNode, fab fabric) *pod {
+		GinkgoHelper()
+		p := allocate(ctx, n, fab)
+		attach(ctx, p)
 		return p
 	}
 
@@ -268,15 +285,10 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		Expect(owned).To(ConsistOf(HaveField("Addr", p.addr)))
 	}
 
-	// teardown is the exact reverse: detach (IPAM DEL, move back, restore), kubelet release; then checks.
-	teardown := func(ctx context.Context, p *pod) {
+	// expectDetached checks that nothing of the pod is left on its node: VF state, netdev, address.
+	expectDetached := func(ctx context.Context, p *pod) {
 		GinkgoHelper()
 		n := p.node
-		stock := free(n, p.fab.resource)
-		Expect(n.attacher.Detach(ctx, p.att)).To(Succeed())
-		n.runtime.Kubelet.Release(p.kpod)
-		Expect(free(n, p.fab.resource)).To(Equal(stock+1), "stock after release")
-
 		after := vfRecord(n, p.pf, p.index)
 		if p.fab.name == ibf.name && !p.att.GUIDsBefore.Node.Valid() {
 			// Unset GUIDs cannot be put back (the kernel refuses zero): the VF keeps its own.
@@ -299,6 +311,17 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		all, err := n.store.List(ctx, p.fab.network.Name)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all).NotTo(ContainElement(HaveField("Addr", p.addr)), "address free again")
+	}
+
+	// teardown is the exact reverse: detach (IPAM DEL, move back, restore), kubelet release; then checks.
+	teardown := func(ctx context.Context, p *pod) {
+		GinkgoHelper()
+		n := p.node
+		stock := free(n, p.fab.resource)
+		Expect(n.attacher.Detach(ctx, p.att)).To(Succeed())
+		n.runtime.Kubelet.Release(p.kpod)
+		Expect(free(n, p.fab.resource)).To(Equal(stock+1), "stock after release")
+		expectDetached(ctx, p)
 	}
 
 	deleteNetns := func(p *pod) {
@@ -389,6 +412,46 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		}
 	})
 
+	It("attaches and detaches every Ethernet VF of a node at once", func(ctx SpecContext) {
+		n := nodes[1]
+		total := n.runtime.Kubelet.Counts(eth.resource).Capacity
+		Expect(total).To(BeNumerically(">=", 2))
+		Expect(free(n, eth.resource)).To(Equal(total))
+		var pods []*pod
+		for range total {
+			pods = append(pods, allocate(ctx, n, eth))
+		}
+		Expect(free(n, eth.resource)).To(BeZero())
+		_, _, err := n.runtime.Kubelet.Allocate(ctx, kubelettest.Pod{Namespace: "sim", Name: "one-too-many"}, "c", eth.resource, 1)
+		Expect(err).To(MatchError(kubelettest.ErrUnavailable))
+		all := func(f func(*pod)) {
+			var wg sync.WaitGroup
+			for _, p := range pods {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer GinkgoRecover()
+					f(p)
+				}()
+			}
+			wg.Wait()
+		}
+		all(func(p *pod) { attach(ctx, p) })
+		addrs := map[netip.Addr]bool{}
+		for _, p := range pods {
+			expectAttached(p)
+			addrs[p.addr] = true
+		}
+		Expect(addrs).To(HaveLen(total), "distinct addresses")
+		roundTrip(pods[0], pods[total-1])
+		all(func(p *pod) { Expect(n.attacher.Detach(ctx, p.att)).To(Succeed()) })
+		for _, p := range pods {
+			n.runtime.Kubelet.Release(p.kpod)
+			expectDetached(ctx, p)
+		}
+		Expect(free(n, eth.resource)).To(Equal(total))
+	})
+
 	It("undoes every step of an attach that fails, and refuses bad input changing nothing", func(ctx SpecContext) {
 		n := nodes[0]
 		kpod := kubelettest.Pod{Namespace: "sim", Name: "broken"}
@@ -445,7 +508,7 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 	})
 
 	It("leaves no pod namespaces, links or addresses behind", func(ctx SpecContext) {
-		Expect(netnses).To(HaveLen(7))
+		Expect(netnses).To(HaveLen(7 + nodes[1].runtime.Kubelet.Counts(eth.resource).Capacity))
 		for _, p := range netnses {
 			Expect(p).NotTo(BeAnExistingFile(), "pod namespace left")
 		}
