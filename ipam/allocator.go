@@ -40,13 +40,23 @@ func (a *Allocator) Refresh() {
 
 // loadLocked loads the pool; a.mu is held (loads are rare: first use and exhaustion).
 func (a *Allocator) loadLocked(ctx context.Context) error {
-	st, err := a.store.Load(ctx, a.net.Name)
-	if err != nil {
-		return fmt.Errorf("ipam add %s: load: %w", a.net.Name, err)
-	}
-	p, err := NewPool(&a.net, st)
-	if err != nil {
-		return err
+	var p *Pool
+	if ul, ok := a.store.(UsageLoader); ok {
+		u, err := ul.LoadUsage(ctx, a.net.Name)
+		if err != nil {
+			return fmt.Errorf("ipam add %s: load usage: %w", a.net.Name, err)
+		}
+		if p, err = NewPoolFromUsage(&a.net, u); err != nil {
+			return err
+		}
+	} else {
+		st, err := a.store.Load(ctx, a.net.Name)
+		if err != nil {
+			return fmt.Errorf("ipam add %s: load: %w", a.net.Name, err)
+		}
+		if p, err = NewPool(&a.net, st); err != nil {
+			return err
+		}
 	}
 	a.pool = p
 	return nil
