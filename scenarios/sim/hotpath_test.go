@@ -70,12 +70,22 @@ func mustCIDR(s string) *net.IPNet {
 // linkState is what the leak check compares in a namespace: every link's name, MTU and address.
 func linkState(h *linkops.NS) []string {
 	GinkgoHelper()
+	return links(h, true)
+}
+
+// links lists a namespace's links by name and MTU, and address when withAddr.
+func links(h *linkops.NS, withAddr bool) []string {
+	GinkgoHelper()
 	links, err := h.Handle().LinkList()
 	Expect(err).NotTo(HaveOccurred())
 	var out []string
 	for _, l := range links {
 		a := l.Attrs()
-		out = append(out, fmt.Sprintf("%s mtu %d %s", a.Name, a.MTU, a.HardwareAddr))
+		if withAddr {
+			out = append(out, fmt.Sprintf("%s mtu %d %s", a.Name, a.MTU, a.HardwareAddr))
+		} else {
+			out = append(out, fmt.Sprintf("%s mtu %d", a.Name, a.MTU))
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -104,7 +114,8 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		eth, ibf fabric
 		seq      int
 		netnses  []string            // pod namespaces created
-		initial  map[string][]string // node -> host namespace links after Up
+		initial  map[string][]string // node (or Ethernet fabric) -> its namespace's links after Up
+		fabricNS *linkops.NS         // the Ethernet fabric's namespace (its bridge and the veth peers)
 	)
 
 	BeforeAll(func(ctx SpecContext) {
@@ -162,6 +173,12 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		for _, n := range nodes {
 			initial[n.Name] = linkState(n.host)
 		}
+		fab, err := linkops.Open(sandbox.NamespacePath(sandbox.FabricNamespace(name, eth.name)))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(fab.Close)
+		fabricNS = fab
+		// Peers by name only: a pair destroyed with a deleted pod namespace comes back as a new one.
+		initial[eth.name] = links(fab, false)
 	})
 
 	// pod is one pod with one VF of a fabric attached, as the runtime and CNI leave it.
@@ -512,6 +529,7 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		for _, p := range netnses {
 			Expect(p).NotTo(BeAnExistingFile(), "pod namespace left")
 		}
+		Expect(links(fabricNS, false)).To(Equal(initial[eth.name]), "links of the Ethernet fabric")
 		for _, n := range nodes {
 			Expect(linkState(n.host)).To(Equal(initial[n.Name]), "links of node %s", n.Name)
 			for _, fab := range []fabric{eth, ibf} {
