@@ -257,6 +257,10 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(p.att.Addresses).To(HaveLen(1))
 		p.addr = p.att.Addresses[0].Addr
+		// An InfiniBand VF is briefly unbound by the GUID rebind, and a plugin scan may catch it
+		// unhealthy: wait until the kubelet sees every device healthy again, so stock counts compare.
+		Eventually(func() kubelettest.Counts { return p.node.runtime.Kubelet.Counts(p.fab.resource) }).
+			WithTimeout(5 * time.Second).Should(Satisfy(func(c kubelettest.Counts) bool { return c.Allocatable == c.Capacity }))
 	}
 
 	schedule := func(ctx context.Context, n *simNode, fab fabric) *pod {
