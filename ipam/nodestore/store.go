@@ -200,13 +200,7 @@ func (s *Store) do(ctx context.Context, network string, create bool, fn func(dir
 	if err := os.MkdirAll(filepath.Join(dir, metaDir), 0o755); err != nil {
 		return fmt.Errorf("node store %s: %w", network, err)
 	}
-	s.mu.Lock()
-	nc := s.nets[dir]
-	if nc == nil {
-		nc = &netCache{}
-		s.nets[dir] = nc
-	}
-	s.mu.Unlock()
+	nc := s.netCache(dir)
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
 	lk, err := lockFile(ctx, filepath.Join(dir, lockName))
@@ -223,12 +217,8 @@ func (s *Store) do(ctx context.Context, network string, create bool, fn func(dir
 		nc.x = nil // whatever fn changed, the next call reads the files again
 		return err
 	}
-	// Still under the flock: remember what the files look like now, our own changes included.
-	nc.x = x
-	if nc.snapID, err = statID(filepath.Join(dir, indexName)); err != nil {
-		nc.x = nil
-	}
-	nc.journal, _ = statID(filepath.Join(dir, journalName))
+	// Still under the flock: remember what the files look like now.
+	s.remember(dir, nc, x)
 	return nil
 }
 
@@ -318,14 +308,18 @@ func (s *Store) Load(ctx context.Context, network string) (*ipam.State, error) {
 	return st, err
 }
 
-// Owned implements ipam.Store.
+// Owned implements ipam.Store: the owner files, checked against the reservation files (O(1) files).
 func (s *Store) Owned(ctx context.Context, network string, owner ipam.Owner) ([]ipam.Reservation, error) {
 	var out []ipam.Reservation
-	err := s.do(ctx, network, false, func(_ string, x *index) error {
-		out = x.owned(owner)
-		return nil
+	err := s.doFast(ctx, network, false, func(f *fast) error {
+		var err error
+		out, err = ownedFast(f.dir, owner)
+		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("node store %s: owned by %s: %w", network, owner, err)
+	}
+	return out, nil
 }
 
 // List implements ipam.Store.
@@ -356,7 +350,8 @@ func (s *Store) Networks(context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Reserve implements ipam.Store: an exclusive link per address, all or nothing.
+// Reserve implements ipam.Store: an exclusive link per address, all or nothing, checked first against
+// the usage bitmap (so a lost race costs no file change).
 func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservation) error {
 	if len(rs) == 0 {
 		return nil
@@ -371,95 +366,16 @@ func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservati
 			}
 		}
 	}
-	return s.do(ctx, network, true, func(dir string, x *index) error {
-		seen := map[netip.Addr]bool{}
-		for _, r := range rs {
-			if h, ok := x.byAddr[r.Addr]; ok {
-				return &ipam.AddressInUseError{Addr: r.Addr, Owner: h.Owner}
-			}
-			if seen[r.Addr] {
-				return &ipam.AddressInUseError{Addr: r.Addr, Owner: r.Owner}
-			}
-			seen[r.Addr] = true
-		}
-		if err := s.markDirty(dir, "reserve", rs[0].Owner, rs); err != nil {
-			return err
-		}
-		var linked []netip.Addr
-		undo := func() {
-			for _, a := range linked {
-				_ = os.Remove(filepath.Join(dir, a.String()))
-			}
-		}
-		for _, r := range rs {
-			m, _ := jsonMeta(metaOf(r))
-			if err := replaceFile(filepath.Join(dir, metaDir), r.Addr.String(), m); err != nil {
-				undo()
-				return fmt.Errorf("node store %s: write meta %s: %w", network, r.Addr, err)
-			}
-			err := writeExclusive(dir, r.Addr.String(), []byte(reservationContent(r.Owner)))
-			if errors.Is(err, fs.ErrExist) {
-				// Someone wrote it behind the cache's back (a host-local process, or a crash the dirty
-				// marker now flags): the next load rebuilds the cache from the files.
-				undo()
-				holder, _ := readOwner(filepath.Join(dir, r.Addr.String()))
-				return &ipam.AddressInUseError{Addr: r.Addr, Owner: holder}
-			}
-			if err != nil {
-				undo()
-				return fmt.Errorf("node store %s: reserve %s: %w", network, r.Addr, err)
-			}
-			linked = append(linked, r.Addr)
-		}
-		var lines []string
-		for _, r := range rs {
-			lines = append(lines, "+"+fieldSeparator+record(r))
-			if r.RangeSet >= 0 {
-				lines = append(lines, "L"+fieldSeparator+strconv.Itoa(r.RangeSet)+fieldSeparator+r.Addr.String())
-				if err := replaceFile(dir, lastIPPrefix+strconv.Itoa(r.RangeSet), []byte(r.Addr.String())); err != nil {
-					return fmt.Errorf("node store %s: write cursor: %w", network, err)
-				}
-			}
-		}
-		if err := syncDir(dir); err != nil {
-			return fmt.Errorf("node store %s: %w", network, err)
-		}
-		for _, r := range rs {
-			x.put(r)
-			if r.RangeSet >= 0 {
-				x.last[r.RangeSet] = r.Addr
-			}
-		}
-		return s.commit(dir, x, lines)
-	})
+	return s.doFast(ctx, network, true, func(f *fast) error { return s.reserveFast(f, network, rs) })
 }
 
 // Release implements ipam.Store.
 func (s *Store) Release(ctx context.Context, network string, owner ipam.Owner) ([]ipam.Reservation, error) {
 	var out []ipam.Reservation
-	err := s.do(ctx, network, false, func(dir string, x *index) error {
-		out = x.owned(owner)
-		if len(out) == 0 {
-			return nil
-		}
-		if err := s.markDirty(dir, "release", owner, out); err != nil {
-			return err
-		}
-		var lines []string
-		for _, r := range out {
-			if err := os.Remove(filepath.Join(dir, r.Addr.String())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("node store %s: release %s: %w", network, r.Addr, err)
-			}
-			_ = os.Remove(filepath.Join(dir, metaDir, r.Addr.String()))
-			lines = append(lines, "-"+fieldSeparator+r.Addr.String())
-		}
-		if err := syncDir(dir); err != nil {
-			return fmt.Errorf("node store %s: %w", network, err)
-		}
-		for _, r := range out {
-			x.del(r.Addr)
-		}
-		return s.commit(dir, x, lines)
+	err := s.doFast(ctx, network, false, func(f *fast) error {
+		var err error
+		out, err = s.releaseFast(f, network, owner)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -529,40 +445,6 @@ func finishIntent(dir string) error {
 	return syncDir(dir)
 }
 
-// commit appends the change to the journal (or compacts into a new snapshot) and clears the dirty mark.
-func (s *Store) commit(dir string, x *index, lines []string) error {
-	if x.journalLines+len(lines) > max(s.compactAfter, len(x.byAddr)) {
-		if err := s.writeSnapshot(dir, x); err != nil {
-			return err
-		}
-	} else {
-		var b strings.Builder
-		for _, l := range lines {
-			b.WriteString(checksummed(l))
-			b.WriteByte('\n')
-		}
-		f, err := os.OpenFile(filepath.Join(dir, journalName), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			return fmt.Errorf("node store: journal: %w", err)
-		}
-		_, err = f.WriteString(b.String())
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("node store: journal: %w", err)
-		}
-		x.journalLines += len(lines)
-	}
-	if err := os.Remove(filepath.Join(dir, dirtyName)); err != nil {
-		return fmt.Errorf("node store: clear dirty mark: %w", err)
-	}
-	return nil
-}
-
 // writeSnapshot replaces the snapshot with x and drops the journal.
 func (s *Store) writeSnapshot(dir string, x *index) error {
 	var b bytes.Buffer
@@ -627,6 +509,11 @@ func readCache(dir string) (*index, error) {
 	if _, err := os.Stat(filepath.Join(dir, dirtyName)); err == nil {
 		return nil, fmt.Errorf("%w: dirty mark present", errStale)
 	}
+	return readIndex(dir)
+}
+
+// readIndex reads the snapshot and the journal, whether or not a change is in flight.
+func readIndex(dir string) (*index, error) {
 	snap, err := os.ReadFile(filepath.Join(dir, indexName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no index", errStale)
