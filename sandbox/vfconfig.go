@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -232,12 +233,17 @@ func (c *VFConfig) LinkSetVfHardwareAddr(pf netlink.Link, vf int, hw net.Hardwar
 	if len(hw) != 6 || hw[0]&1 == 1 {
 		return fmt.Errorf("set vf %d mac %s: %w", vf, hw, unix.EINVAL)
 	}
-	mac := append(net.HardwareAddr(nil), hw...)
+	// An all-zero MAC clears the admin MAC (what a restore of a VF that had none writes): mlx5 accepts it
+	// and leaves the VF netdev's own address alone, so it is recorded as unset and not pushed to the link.
+	var mac net.HardwareAddr
+	if !bytes.Equal(hw, make(net.HardwareAddr, 6)) {
+		mac = append(net.HardwareAddr(nil), hw...)
+	}
 	info, err := c.update("set vf mac", pf, vf, false, true, func(v *fakesysfs.VF) error {
 		v.MAC = mac
 		return nil
 	})
-	if err != nil || c.links == nil {
+	if err != nil || c.links == nil || mac == nil {
 		return err
 	}
 	// The VF's netdev takes the new address at once (mlx5), if it is at home.

@@ -185,3 +185,31 @@ func TestVFConfigRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestVFConfigClearMAC: an all-zero MAC clears the admin MAC (what restoring a VF that had none writes),
+// as mlx5 accepts; it is recorded as unset, so the live VF netdev keeps its own address.
+func TestVFConfigClearMAC(t *testing.T) {
+	t.Parallel()
+	k, c, eth, _ := newVFConfigKernel(t)
+	pf, _ := c.LinkByName(eth)
+	if err := c.LinkSetVfHardwareAddr(pf, 1, net.HardwareAddr{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LinkSetVfHardwareAddr(pf, 1, make(net.HardwareAddr, 6)); err != nil {
+		t.Fatalf("clearing the admin MAC: %v", err)
+	}
+	vfs, err := k.VFs(pciOf(t, k, eth))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vfs[1].MAC != nil {
+		t.Errorf("vf 1 admin MAC = %v after clearing, want unset", vfs[1].MAC)
+	}
+	l, err := c.LinkByName(eth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Attrs().Vfs[1].Mac.String(); got != "00:00:00:00:00:00" {
+		t.Errorf("vf 1 reads mac %s, want 00:00:00:00:00:00", got)
+	}
+}

@@ -70,7 +70,7 @@ func newNode(b *testing.B) *node {
 		}
 	})
 	n := &node{Node: c.Nodes[0], dir: dir}
-	vfs := sim.NodeVFConfig(n.Node)
+	vfs := sandbox.NewVFConfig(n.Kernel, n.Netdevs)
 	n.pci = sriov.New(n.Kernel, vfs)
 	if n.host, err = linkops.Open(n.NamespacePath()); err != nil {
 		b.Fatal(err)

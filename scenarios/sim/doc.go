@@ -10,8 +10,6 @@
 //     InfiniBand), one namespace move, rename, MTU, up, IPAM, addresses and routes; Detach undoes it and
 //     succeeds when parts are already gone (pod namespace deleted, address released).
 //   - NodeRuntime runs a node's device plugin against its fake kernel, registered with a fake kubelet.
-//   - NodeVFConfig is a sandbox node's PF-side VF configuration with clearing an admin MAC handled as
-//     mlx5 does (the sandbox would push the zero address onto the live link, which refuses it).
 //
 // It is simulation wiring, not a production package: the CNI plugins own the real attach path.
 package sim

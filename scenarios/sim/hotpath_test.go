@@ -149,7 +149,7 @@ var _ = Describe("The hot path of a pod", Ordered, Label("sim"), func() {
 
 		for i, n := range cluster.Nodes {
 			sn := &simNode{Node: n}
-			vfs := sim.NodeVFConfig(n)
+			vfs := sandbox.NewVFConfig(n.Kernel, n.Netdevs)
 			sn.pci = sriov.New(n.Kernel, vfs)
 			sn.rdma = ib.New(n.Kernel, vfs, sn.pci)
 			sn.host, err = linkops.Open(n.NamespacePath())
