@@ -64,23 +64,40 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestGoldenOnDisk checks that the on-disk backing renders the same tree as the in-memory one.
+// TestGoldenOnDisk checks that the on-disk backing renders the same tree as the in-memory one, for every
+// preset (Create renders in memory and copies the tree out; this pins that the copy loses nothing).
 func TestGoldenOnDisk(t *testing.T) {
 	t.Parallel()
-	node, err := topology.Preset("laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem, err := fakesysfs.New(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	disk, err := fakesysfs.Create(filepath.Join(t.TempDir(), "root"), node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, b := dumpTree(t, mem, goldenRoots...), dumpTree(t, disk, goldenRoots...); a != b {
-		t.Errorf("in-memory and on-disk renderings differ:\n%s", firstDiff(a, b))
+	for _, name := range topology.Presets() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			node, err := topology.Preset(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem, err := fakesysfs.New(node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			disk, err := fakesysfs.Create(filepath.Join(t.TempDir(), "root"), node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := dumpTree(t, mem, goldenRoots...), dumpTree(t, disk, goldenRoots...); a != b {
+				t.Errorf("in-memory and on-disk renderings differ:\n%s", firstDiff(a, b))
+			}
+			// The kernel Create returns works on the tree it wrote, as does any other opener.
+			other, err := fakesysfs.Open(disk.Root())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := afero.WriteFile(disk, "/sys/class/net/"+node.WithDefaults().NICs[0].Ports[0].Netdev+"/device/sriov_numvfs", []byte("0\n"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := afero.ReadFile(other, "/sys/class/net/"+node.WithDefaults().NICs[0].Ports[0].Netdev+"/device/sriov_numvfs"); err != nil || string(b) != "0\n" {
+				t.Errorf("other opener reads sriov_numvfs %q, %v", b, err)
+			}
+		})
 	}
 }
 

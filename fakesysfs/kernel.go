@@ -132,7 +132,16 @@ func Create(dir string, node topology.Node, opts ...Option) (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create kernel root: %w", err)
 	}
-	k, err := newKernel(raw, raw.Dir(), node, opts)
+	// Nobody can look before Create returns: render in memory, where building the tree costs no system
+	// calls, then write it out entry by entry relative to each parent directory. Through the DirFs the
+	// same rendering resolves every path again (about twice as many system calls, mostly lookups).
+	mem := symfs.NewMemFs()
+	k, err := newKernel(mem, "", node, opts)
+	if err == nil {
+		if err = mem.CopyTo(raw.Dir()); err != nil {
+			err = fmt.Errorf("create kernel root: %w", err)
+		}
+	}
 	if err != nil {
 		// The directory was empty: leave it so, not half-rendered.
 		entries, _ := os.ReadDir(raw.Dir())
@@ -141,6 +150,8 @@ func Create(dir string, node topology.Node, opts ...Option) (*Kernel, error) {
 		}
 		return nil, err
 	}
+	k.raw, k.root = raw, raw.Dir()
+	k.lock = flock.New(filepath.Join(k.root, lockFile))
 	return k, nil
 }
 
