@@ -76,7 +76,12 @@ func TestSIGTERM(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after SIGTERM")
 	}
+	// kubelet's stream readers may take the last message a moment after the plugin returned.
 	for res := range want {
+		deadline := time.Now().Add(5 * time.Second)
+		for k.Counts(res) != (kubelettest.Counts{}) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if got := k.Counts(res); got != (kubelettest.Counts{}) {
 			t.Errorf("%s after SIGTERM: %+v, want an empty device list (all zero)", res, got)
 		}
