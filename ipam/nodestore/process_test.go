@@ -154,6 +154,7 @@ func stateOf(t *testing.T, dir string) map[string]string {
 			t.Fatalf("empty file %s", e.Name())
 		}
 	}
+	checkUsage(t, dir, "proc")
 	out := map[string]string{}
 	for o, as := range byOwner {
 		if len(as) != 2 {

@@ -170,6 +170,9 @@ func readUsage(dir string) (*usageFile, error) {
 	if _, err := os.Stat(filepath.Join(dir, dirtyName)); err == nil {
 		return nil, fmt.Errorf("%w: dirty mark present", errStale)
 	}
+	if _, err := os.Stat(filepath.Join(dir, ownersDir)); err != nil {
+		return nil, fmt.Errorf("%w: owner files: %v", errStale, err)
+	}
 	data, err := os.ReadFile(filepath.Join(dir, usageName))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errStale, err)
