@@ -16,11 +16,26 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/vflab-demo.XXXXXX")
 cluster=demo-$$ # the sandbox part's cluster: namespaces vflab-demo-<pid>-*
 state=          # its state directory, once `sandbox up` has been asked for
+# stop_owner stops the process that keeps the sandbox in $1 alive (its background forwarder, recorded in
+# the state file), so that gc takes the run for dead; only that process: its command line names $1.
+stop_owner() {
+	local pid
+	pid=$(sed -n '/"owner"/,/}/s/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$1/sandbox.json" 2>/dev/null | head -n 1)
+	[[ -n $pid ]] || return 0
+	if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$1"; then
+		kill "$pid" 2>/dev/null || true
+		for _ in {1..50}; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+}
 cleanup() {
 	if [[ -n $state ]]; then
-		# Always take the sandbox down; if that fails, collect whatever of this run is left.
+		# Always take the sandbox down; if that fails, stop its forwarder and collect what is left.
 		if ! "$VFLAB" sandbox down --state "$state" >/dev/null 2>&1; then
 			echo "demo: sandbox down failed; collecting the leftovers of $cluster" >&2
+			stop_owner "$state"
 			"$VFLAB" sandbox gc --prefix "vflab-$cluster-" >&2 || true
 		fi
 		rm -rf "$state"
