@@ -8,6 +8,9 @@ import (
 	"sync"
 )
 
+// reloadAfterLosses is how many races an ADD loses before it reloads its allocator's pool.
+const reloadAfterLosses = 8
+
 // Allocator serves one network's ADDs and DELs from a Pool it keeps between calls, for long-lived callers
 // (a node daemon, benchmarks): once warm, an allocation costs the same at 1% and at 99% full. The pool may
 // be stale — other allocators reserve and release behind its back — but never wrongly so: Store.Reserve
@@ -73,6 +76,7 @@ func (a *Allocator) Add(ctx context.Context, req Request) ([]Allocation, error) 
 		return allocations(n, held)
 	}
 	fresh := false // the pool was loaded during this call: reloading it on exhaustion would not help
+	losses := 0
 	for range maxAttempts {
 		a.mu.Lock()
 		if a.pool == nil {
@@ -122,6 +126,13 @@ func (a *Allocator) Add(ctx context.Context, req Request) ([]Allocation, error) 
 		}
 		if lost && a.pool != nil {
 			a.pool.Mark(inUse.Addr)
+		}
+		if lost {
+			// Each loss costs a store round trip: a pool that keeps losing is stale (others reserved
+			// behind it), so reload it rather than discover their reservations one at a time.
+			if losses++; losses%reloadAfterLosses == 0 && a.pool == p {
+				a.pool = nil
+			}
 		}
 		a.mu.Unlock()
 		if !lost {

@@ -199,7 +199,7 @@ func (m *bitmap) orBits(off u128, w uint64) int {
 	base := u128{hi: off.hi, lo: off.lo &^ 63}
 	n := m.orWord(base, w<<s)
 	if s != 0 {
-		if rest := w >> (64 - s); rest != 0 && !(base.hi == ^uint64(0) && base.lo == ^uint64(63)) {
+		if rest := w >> (64 - s); rest != 0 && (base.hi != ^uint64(0) || base.lo != ^uint64(63)) {
 			n += m.orWord(base.add(u128{lo: 64}), rest)
 		}
 	}

@@ -31,8 +31,10 @@ const defaultCompactAfter = 1024
 
 var _ ipam.Store = (*Store)(nil)
 
-// Store is the on-disk ipam.Store for one node. It holds no state between calls: every call takes the
-// network's lock, reads the cache (snapshot + journal), and writes through to the files.
+// Store is the on-disk ipam.Store for one node. Every call takes the network's lock and writes through to
+// the files. ADD and DEL (Owned, LoadUsage, Reserve, Release) read only the usage file and the owner's
+// file, so a fresh process pays the same at 1% and at 99% full; Load and List read the index (snapshot +
+// journal), which a long-lived Store keeps between calls.
 type Store struct {
 	dataDir      string
 	logger       *slog.Logger
@@ -85,12 +87,9 @@ func New(dataDir string, logger *slog.Logger) *Store {
 // DataDir returns the directory holding one subdirectory per network.
 func (s *Store) DataDir() string { return s.dataDir }
 
-// index is the in-memory form of the cache. The owner index is built on the second owner lookup (a CNI
-// invocation makes one, answered by a scan; a long-lived Store many) and maintained from then on.
+// index is the in-memory form of the cache (snapshot + journal): what Load and List answer from.
 type index struct {
 	byAddr       map[netip.Addr]ipam.Reservation
-	byOwner      map[ipam.Owner][]netip.Addr // nil until the second lookup
-	lookups      int
 	last         map[int]netip.Addr
 	journalLines int
 }
@@ -101,63 +100,9 @@ func newIndexSized(n int) *index {
 	return &index{byAddr: make(map[netip.Addr]ipam.Reservation, n), last: map[int]netip.Addr{}}
 }
 
-func (x *index) put(r ipam.Reservation) {
-	if x.byOwner != nil {
-		x.del(r.Addr)
-		x.byOwner[r.Owner] = append(x.byOwner[r.Owner], r.Addr)
-	}
-	x.byAddr[r.Addr] = r
-}
+func (x *index) put(r ipam.Reservation) { x.byAddr[r.Addr] = r }
 
-func (x *index) del(a netip.Addr) {
-	r, ok := x.byAddr[a]
-	if !ok {
-		return
-	}
-	delete(x.byAddr, a)
-	if x.byOwner != nil {
-		as := slices.DeleteFunc(x.byOwner[r.Owner], func(b netip.Addr) bool { return b == a })
-		if len(as) == 0 {
-			delete(x.byOwner, r.Owner)
-		} else {
-			x.byOwner[r.Owner] = as
-		}
-	}
-}
-
-// owned returns the owner's reservations, including host-local's ID-only files for its container.
-func (x *index) owned(o ipam.Owner) []ipam.Reservation {
-	x.lookups++
-	if x.byOwner == nil && x.lookups == 1 {
-		// A CNI invocation looks up once: a scan is cheaper than building the owner index.
-		var out []ipam.Reservation
-		legacy := ipam.Owner{ContainerID: o.ContainerID}
-		for _, r := range x.byAddr {
-			if r.Owner == o || (o.IfName != "" && r.Owner == legacy) {
-				out = append(out, r)
-			}
-		}
-		slices.SortFunc(out, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) })
-		return out
-	}
-	if x.byOwner == nil {
-		x.byOwner = make(map[ipam.Owner][]netip.Addr, len(x.byAddr))
-		for a, r := range x.byAddr {
-			x.byOwner[r.Owner] = append(x.byOwner[r.Owner], a)
-		}
-	}
-	var out []ipam.Reservation
-	for _, a := range x.byOwner[o] {
-		out = append(out, x.byAddr[a])
-	}
-	if o.IfName != "" {
-		for _, a := range x.byOwner[ipam.Owner{ContainerID: o.ContainerID}] {
-			out = append(out, x.byAddr[a])
-		}
-	}
-	slices.SortFunc(out, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) })
-	return out
-}
+func (x *index) del(a netip.Addr) { delete(x.byAddr, a) }
 
 // all returns every reservation in no particular order.
 func (x *index) all() []ipam.Reservation {

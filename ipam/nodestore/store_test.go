@@ -294,14 +294,20 @@ func TestLockHonoursContext(t *testing.T) {
 
 func TestSortedOwned(t *testing.T) {
 	t.Parallel()
-	x := newIndex()
+	ctx := context.Background()
+	s := New(t.TempDir(), nil)
 	o := ipam.Owner{ContainerID: "c", IfName: "e"}
-	x.put(ipam.Reservation{Addr: netip.MustParseAddr("10.0.0.9"), Owner: o})
-	x.put(ipam.Reservation{Addr: netip.MustParseAddr("10.0.0.3"), Owner: o})
-	x.put(ipam.Reservation{Addr: netip.MustParseAddr("10.0.0.3"), Owner: o}) // idempotent
-	got := x.owned(o)
-	if len(got) != 2 || !slices.IsSortedFunc(got, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) }) {
-		t.Fatalf("owned %v", got)
+	for _, a := range []string{"10.0.0.9", "10.0.0.3"} {
+		if err := s.Reserve(ctx, "n", []ipam.Reservation{{Addr: netip.MustParseAddr(a), Owner: o}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Reserve(ctx, "n", []ipam.Reservation{{Addr: netip.MustParseAddr("10.0.0.3"), Owner: o}}); !errors.Is(err, ipam.ErrAddressInUse) {
+		t.Fatalf("second reserve of the same address: %v", err)
+	}
+	got, err := New(s.DataDir(), nil).Owned(ctx, "n", o)
+	if err != nil || len(got) != 2 || !slices.IsSortedFunc(got, func(a, b ipam.Reservation) int { return a.Addr.Compare(b.Addr) }) {
+		t.Fatalf("owned %v %v", got, err)
 	}
 }
 
