@@ -17,8 +17,10 @@
 // [Exclusion] are never handed out. Allocation cost does not grow with how full a range is: a [Pool] keeps a
 // sparse two-level bitmap (blocks of 4096 addresses, plus an interval set of full blocks) and a cursor, so
 // even an IPv6 /64 costs memory only for the blocks that hold reservations. Building a Pool from a State
-// is linear in the reservations (tens of nanoseconds each); [Add] does that once per call, which suits
-// one-shot CNI processes, while an [Allocator] keeps its Pool between calls for long-lived callers.
+// is linear in the reservations (tens of nanoseconds each); a store that keeps a [Usage] (a bitmap per
+// 4096 addresses, [UsageLoader]) lets [Add] build it in O(range/64) word operations instead, whatever the
+// fill, which suits one-shot CNI processes; an [Allocator] keeps its Pool between calls for long-lived
+// callers.
 //
 // The Store is consumer-side and small so that, on etcd, one ADD is one transaction that creates the
 // address keys only if they are absent ([Store.Reserve]).

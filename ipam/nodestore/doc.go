@@ -13,6 +13,15 @@
 //	.vflab-index          snapshot of every reservation: a derived cache, so no request walks the directory
 //	.vflab-journal        append-only changes since the snapshot, one checksummed line each
 //	.vflab-dirty          present while a change is in flight; if found, the cache is rebuilt from the files
+//	.vflab-usage          the allocator's state (ipam.Usage: a bitmap per 4096 addresses, the cursors) in a
+//	                      checksummed binary file tagged with the snapshot generation and journal size it
+//	                      matches; any mismatch, a torn file or a dirty mark rebuilds it from the index
+//	.vflab-owners/<hash>  one file per (containerID, ifname): its addresses, checked against <ip> on read
+//
+// Cost: ADD and DEL by a fresh process (a CNI call) read the usage file (O(range/8) bytes at most, nothing
+// per reservation), the owner's file and the files they change, so they cost the same at 1% and 99% full;
+// the journal is folded into the snapshot once it outgrows it (a constant amortised cost). Load, List, GC
+// and the rebuilds read every reservation.
 //
 // Crash safety: files are written to a temporary name, fsynced, then linked (reservations: exclusive, so
 // a second holder is impossible) or renamed into place; a kill at any point leaves either the old or the
