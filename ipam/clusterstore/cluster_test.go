@@ -90,7 +90,7 @@ var _ = Describe("a three-member etcd cluster under 16 concurrent allocators", O
 		DeferCleanup(cluster.Close)
 		openAt = func(ctx context.Context, node string, timeout time.Duration) *clusterstore.Store {
 			s, err := clusterstore.New(ctx, clusterstore.Config{Endpoints: cluster.Endpoints(), Node: node, RequestTimeout: timeout, DialTimeout: timeout,
-				Networks: []ipam.Network{*network("chaos16", "10.30.0.0/16")}})
+				Networks: []ipam.Network{*network("chaos24", "10.20.0.0/24"), *network("chaos16", "10.30.0.0/16")}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(s.Close)
 			return s

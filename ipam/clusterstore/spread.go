@@ -34,24 +34,27 @@ func canonicalNetworks(nets []ipam.Network) (map[string]ipam.Network, error) {
 	return out, nil
 }
 
-// seedCursor returns the cursor a node starts with in range set si: the address just before a block
-// picked by hashing (node, network, si) over the set's first range, or false when there is nothing to
-// spread over.
+// seedCursor returns the cursor a node starts with in range set si: the address just before one picked by
+// hashing (node, network, si) over the set's first range — the head of a block when the range spans
+// several — or false when there is nothing to spread over.
 func seedCursor(node, network string, si int, set ipam.RangeSet) (netip.Addr, bool) {
 	if node == "" || len(set) == 0 {
 		return netip.Addr{}, false
 	}
 	r := set[0]
 	size := span(r.Start, r.End)
-	if size < 2*blockSize {
-		return netip.Addr{}, false // one block or less: nothing to spread over
+	if size < 2 {
+		return netip.Addr{}, false // nothing to spread over
 	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s\x00%s\x00%d", node, network, si)
-	target := addOffset(r.Start, h.Sum64()%size)
-	start, _ := blockOf(target)
-	if start.Less(r.Start) {
-		start = r.Start
+	start := addOffset(r.Start, h.Sum64()%size)
+	if size >= 2*blockSize {
+		// several blocks: start at the head of one, so that each node fills its own bitmap
+		start, _ = blockOf(start)
+		if start.Less(r.Start) {
+			start = r.Start
+		}
 	}
 	cursor := start.Prev()
 	if !cursor.IsValid() || cursor.Less(r.Start) {

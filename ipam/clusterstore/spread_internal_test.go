@@ -60,8 +60,20 @@ func TestSeedCursorSpreadsNodesOverBlocksInsideTheRange(t *testing.T) {
 		}
 	}
 	small := ipam.RangeSet{{Subnet: netip.MustParsePrefix("10.0.0.0/24"), Start: netip.MustParseAddr("10.0.0.1"), End: netip.MustParseAddr("10.0.0.254")}}
-	if _, ok := seedCursor("node-0", "n", 0, small); ok {
-		t.Error("a single block has nothing to spread over")
+	seen := map[netip.Addr]bool{}
+	for i := range 8 {
+		c, ok := seedCursor(fmt.Sprintf("node-%d", i), "n", 0, small)
+		if !ok || !small[0].Contains(c) {
+			t.Fatalf("single block: cursor %v %v", c, ok)
+		}
+		seen[c] = true
+	}
+	if len(seen) < 4 {
+		t.Errorf("8 nodes in one block start at only %d places", len(seen))
+	}
+	one := ipam.RangeSet{{Subnet: netip.MustParsePrefix("10.0.0.0/30"), Start: netip.MustParseAddr("10.0.0.1"), End: netip.MustParseAddr("10.0.0.1")}}
+	if _, ok := seedCursor("node-0", "n", 0, one); ok {
+		t.Error("a single address has nothing to spread over")
 	}
 	if _, ok := seedCursor("", "n", 0, small); ok {
 		t.Error("no node, no seed")

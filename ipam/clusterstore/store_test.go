@@ -166,7 +166,15 @@ var _ = Describe("the cluster store", func() {
 				defer GinkgoRecover()
 				for j := range perNode {
 					o := owner(i*1000 + j)
-					a, err := ipam.Add(ctx, s, n, request(o))
+					// Losing many races in a row (all nodes chasing the same next address) is a
+					// liveness limit, not a uniqueness one: retry as a kubelet would, a few times.
+					var a []ipam.Allocation
+					var err error
+					for range 3 {
+						if a, err = ipam.Add(ctx, s, n, request(o)); err == nil || errors.Is(err, ipam.ErrExhausted) {
+							break
+						}
+					}
 					mu.Lock()
 					switch {
 					case errors.Is(err, ipam.ErrExhausted):
