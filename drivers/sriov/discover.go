@@ -110,14 +110,12 @@ func (d *Driver) Discover() (*Inventory, error) {
 	}
 	type entry struct {
 		fn      Function
-		entries map[string]bool
-		pf      bool
+		entries map[string]bool // names in the function's directory
 	}
 	funcs := make(map[string]*entry, len(names))
 	var order []string
 	for _, bdf := range names {
-		dir := path.Join(PCIDevices, bdf)
-		class, err := sysfs.ReadString(d.fs, path.Join(dir, "class"))
+		class, err := sysfs.ReadString(d.fs, path.Join(PCIDevices, bdf, "class"))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
@@ -127,27 +125,14 @@ func (d *Driver) Discover() (*Inventory, error) {
 		if !isNetworkClass(class) {
 			continue
 		}
-		ls, err := sysfs.List(d.fs, dir)
+		fn, entries, err := d.readFunction(bdf, class)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
 			return nil, fmt.Errorf("discover %s: %w", bdf, err)
 		}
-		e := &entry{entries: make(map[string]bool, len(ls))}
-		for _, n := range ls {
-			e.entries[n] = true
-		}
-		fn, err := d.readFunction(bdf, class, e.entries)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return nil, fmt.Errorf("discover %s: %w", bdf, err)
-		}
-		e.fn = fn
-		e.pf = e.entries["sriov_totalvfs"]
-		funcs[bdf] = e
+		funcs[bdf] = &entry{fn: fn, entries: entries}
 		order = append(order, bdf)
 	}
 
@@ -155,7 +140,7 @@ func (d *Driver) Discover() (*Inventory, error) {
 	isVF := map[string]bool{}
 	for _, bdf := range order {
 		e := funcs[bdf]
-		if !e.pf {
+		if !e.entries["sriov_totalvfs"] {
 			continue
 		}
 		pf, err := d.readPF(e.fn, e.entries)
@@ -186,7 +171,7 @@ func (d *Driver) Discover() (*Inventory, error) {
 	}
 	for _, bdf := range order {
 		e := funcs[bdf]
-		if e.pf || isVF[bdf] || e.entries["physfn"] {
+		if e.entries["sriov_totalvfs"] || isVF[bdf] || e.entries["physfn"] {
 			continue
 		}
 		inv.Others = append(inv.Others, e.fn)
@@ -207,22 +192,30 @@ func (d *Driver) ReadFunction(bdf string) (Function, error) {
 	if err != nil {
 		return Function{}, gone(bdf, err)
 	}
-	ls, err := sysfs.List(d.fs, dir)
-	if err != nil {
-		return Function{}, gone(bdf, err)
-	}
-	entries := make(map[string]bool, len(ls))
-	for _, n := range ls {
-		entries[n] = true
-	}
-	fn, err := d.readFunction(bdf, class, entries)
+	fn, _, err := d.readFunction(bdf, class)
 	if err != nil {
 		return Function{}, gone(bdf, err)
 	}
 	return fn, nil
 }
 
-func (d *Driver) readFunction(bdf, class string, entries map[string]bool) (Function, error) {
+// readFunction reads the attributes of the function at bdf, whose class was read already, and returns
+// them with the set of names in its directory (one listing serves both).
+func (d *Driver) readFunction(bdf, class string) (Function, map[string]bool, error) {
+	dir := path.Join(PCIDevices, bdf)
+	ls, err := sysfs.List(d.fs, dir)
+	if err != nil {
+		return Function{}, nil, err
+	}
+	entries := make(map[string]bool, len(ls))
+	for _, n := range ls {
+		entries[n] = true
+	}
+	fn, err := d.readAttrs(bdf, class, entries)
+	return fn, entries, err
+}
+
+func (d *Driver) readAttrs(bdf, class string, entries map[string]bool) (Function, error) {
 	dir := path.Join(PCIDevices, bdf)
 	fn := Function{Address: bdf, Class: class, NUMANode: -1}
 	var err error
