@@ -258,11 +258,13 @@ func (s *Store) Owned(ctx context.Context, network string, owner ipam.Owner) ([]
 	var out []ipam.Reservation
 	err := s.doFast(ctx, network, false, func(f *fast) error {
 		var err error
-		out, err = ownedFast(f.dir, owner)
-		return err
+		if out, err = ownedFast(f.dir, owner); err != nil {
+			return fmt.Errorf("node store %s: owned by %s: %w", network, owner, err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node store %s: owned by %s: %w", network, owner, err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -566,8 +566,11 @@ func (s *Store) reserveFast(f *fast, network string, rs []ipam.Reservation) erro
 func (s *Store) releaseFast(f *fast, network string, owner ipam.Owner) ([]ipam.Reservation, error) {
 	dir, u := f.dir, f.file.u
 	out, err := ownedFast(dir, owner)
-	if err != nil || len(out) == 0 {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("node store %s: release %s: %w", network, owner, err)
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	if err := s.markDirty(dir, "release", owner, out); err != nil {
 		return nil, err
