@@ -17,8 +17,11 @@ func ClusterStore(logger *slog.Logger) OpenCluster {
 			Endpoints: cfg.Etcd.Endpoints,
 			CertFile:  cfg.Etcd.CertFile, KeyFile: cfg.Etcd.KeyFile, CAFile: cfg.Etcd.CAFile,
 			Username: cfg.Etcd.Username, Password: cfg.Etcd.Password,
-			Node:   cfg.Node,
-			Logger: logger,
+			// One invocation's budget bounds connecting and every call, not the store's 5 s default.
+			DialTimeout: cfg.Timeout, RequestTimeout: cfg.Timeout,
+			Node:     cfg.Node,
+			Networks: []ipam.Network{cfg.Network},
+			Logger:   logger,
 		})
 		if err != nil {
 			return nil, nil, err

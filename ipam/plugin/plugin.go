@@ -37,6 +37,9 @@ type ClusterConfig struct {
 	Etcd    config.Etcd
 	Node    string        // this node's name (round-robin cursors per node)
 	Timeout time.Duration // the invocation's deadline budget
+	// Network is the network this invocation allocates in, so the store can start each node in its own
+	// block and load only the window a round-robin allocation searches.
+	Network ipam.Network
 }
 
 // OpenCluster connects to the cluster store; the returned closer releases the connection.
@@ -112,7 +115,7 @@ func (p *Plugin) open(args *skel.CmdArgs) (*session, error) {
 			cancel()
 			return nil, types.NewError(types.ErrInvalidNetworkConfig, "ipam.store: \"cluster\" is not available in this build", "")
 		}
-		st, closer, err := p.OpenCluster(ctx, ClusterConfig{Etcd: cfg.Etcd, Node: p.Node, Timeout: cfg.Timeout})
+		st, closer, err := p.OpenCluster(ctx, ClusterConfig{Etcd: cfg.Etcd, Node: p.Node, Timeout: cfg.Timeout, Network: cfg.Network})
 		if err != nil {
 			cancel()
 			return nil, p.cniError(fmt.Errorf("open cluster store %v: %w", cfg.Etcd.Endpoints, err))

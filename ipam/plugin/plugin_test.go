@@ -204,7 +204,7 @@ func TestClusterStoreSeam(t *testing.T) {
 	if err != nil || ips(r) != "10.50.0.1/24" {
 		t.Fatalf("ADD via cluster store: %v %v", r, err)
 	}
-	if opened.Node != "node-a" || len(opened.Etcd.Endpoints) != 2 || opened.Etcd.Username != "u" {
+	if opened.Node != "node-a" || len(opened.Etcd.Endpoints) != 2 || opened.Etcd.Username != "u" || opened.Network.Name != "blue" {
 		t.Fatalf("opened with %+v", opened)
 	}
 	if held, _ := mem.Owned(context.Background(), "blue", ipam.Owner{ContainerID: "c1", IfName: "eth0"}); len(held) != 1 {
