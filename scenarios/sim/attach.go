@@ -193,12 +193,13 @@ func (a *Attacher) Attach(ctx context.Context, req Request) (_ *Attachment, err 
 		if fn, err = a.pci.ReadFunction(req.PCI); err != nil {
 			return nil, fmt.Errorf("attach %s: %w", req.PCI, err)
 		}
+		if att.HostName, att.HostMTU, _, err = a.hostNetdev(fn); err != nil {
+			return nil, fmt.Errorf("attach %s: %w", req.PCI, err)
+		}
 	default:
-		// The netdev's own address, before the admin MAC replaces it, is put back on DEL.
-		if len(fn.Netdevs) > 0 {
-			if l, lerr := a.host.Link(fn.Netdevs[0]); lerr == nil {
-				att.HostMAC = l.Attrs().HardwareAddr
-			}
+		// The netdev's own address, read before the admin MAC replaces it, is put back on DEL.
+		if att.HostName, att.HostMTU, att.HostMAC, err = a.hostNetdev(fn); err != nil {
+			return nil, fmt.Errorf("attach %s: %w", req.PCI, err)
 		}
 		s := sriov.VFSettings{MAC: req.MAC}
 		if req.VLAN != 0 {
@@ -209,15 +210,6 @@ func (a *Attacher) Attach(ctx context.Context, req Request) (_ *Attachment, err 
 		}
 		undo = append(undo, func() error { return a.pci.RestoreVF(att.Snapshot) })
 	}
-	if len(fn.Netdevs) == 0 {
-		return nil, fmt.Errorf("attach %s: the VF has no netdev in the host namespace", req.PCI)
-	}
-	att.HostName = fn.Netdevs[0]
-	l, err := a.host.Link(att.HostName)
-	if err != nil {
-		return nil, fmt.Errorf("attach %s: %w", req.PCI, err)
-	}
-	att.HostMTU = l.Attrs().MTU
 
 	if pod, err = linkops.Open(req.NetNS); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", req.PCI, err)
@@ -264,6 +256,19 @@ func (a *Attacher) Attach(ctx context.Context, req Request) (_ *Attachment, err 
 	}
 	a.log.Debug("attached", "vf", req.PCI, "netns", req.NetNS, "ifname", req.IfName)
 	return att, nil
+}
+
+// hostNetdev returns the name, MTU and address of the VF's netdev in the host namespace, which DEL
+// puts back.
+func (a *Attacher) hostNetdev(fn sriov.Function) (string, int, net.HardwareAddr, error) {
+	if len(fn.Netdevs) == 0 {
+		return "", 0, nil, errors.New("the VF has no netdev in the host namespace")
+	}
+	l, err := a.host.Link(fn.Netdevs[0])
+	if err != nil {
+		return "", 0, nil, err
+	}
+	return fn.Netdevs[0], l.Attrs().MTU, l.Attrs().HardwareAddr, nil
 }
 
 // Detach is the exact reverse of Attach: release the addresses, move the netdev back under its
