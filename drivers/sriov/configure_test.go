@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/vishvananda/netlink"
 
+	"github.com/vflab/vflab/drivers/internal/drivertest"
 	"github.com/vflab/vflab/drivers/internal/vfstub"
 	"github.com/vflab/vflab/drivers/sriov"
 	"github.com/vflab/vflab/drivers/vftrace"
@@ -26,20 +25,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 // golden compares got with testdata/name.golden (or rewrites it with -update).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("trace differs from %s:\n--- got\n%s--- want\n%s", p, got, want)
-	}
+	drivertest.Golden(t, name, got, *update)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/vishvananda/netlink"
 
+	"github.com/vflab/vflab/drivers/internal/drivertest"
 	"github.com/vflab/vflab/drivers/internal/faultfs"
 	"github.com/vflab/vflab/drivers/sriov"
 	"github.com/vflab/vflab/drivers/vftrace"
@@ -47,22 +48,10 @@ func ethernetOnly(n *topology.Node) {
 	}}}
 }
 
-// removeDevice makes a PCI function vanish behind the drivers' back (hot unplug, a VF disabled by someone
-// else): its directory and its /sys/bus/pci/devices link, through the kernel's raw tree.
+// removeDevice makes a PCI function vanish behind the drivers' back (drivertest.RemoveDevice).
 func removeDevice(t *testing.T, k *fakesysfs.Kernel, bdf string) {
 	t.Helper()
-	err := k.Update(func(raw afero.Fs) error {
-		link := path.Join(sriov.PCIDevices, bdf)
-		target, err := raw.(afero.LinkReader).ReadlinkIfPossible(link)
-		if err != nil {
-			return err
-		}
-		if err := raw.RemoveAll(path.Join(path.Dir(link), target)); err != nil {
-			return err
-		}
-		return raw.Remove(link)
-	})
-	if err != nil {
+	if err := drivertest.RemoveDevice(k, bdf); err != nil {
 		t.Fatal(err)
 	}
 }
