@@ -7,10 +7,7 @@ func (p *Plugin) Crash() {
 	if p.cancel != nil {
 		p.cancel()
 	}
-	pools := make([]*pool, 0, len(p.pools))
-	for _, s := range p.pools {
-		pools = append(pools, s)
-	}
+	pools := p.poolList()
 	p.mu.Unlock()
 	p.wg.Wait()
 	for _, s := range pools {

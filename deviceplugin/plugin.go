@@ -1,14 +1,15 @@
 package deviceplugin
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -266,10 +267,7 @@ func (p *Plugin) Stop() {
 		p.mu.Unlock()
 		p.wg.Wait()
 		p.mu.Lock()
-		pools := make([]*pool, 0, len(p.pools))
-		for _, s := range p.pools {
-			pools = append(pools, s)
-		}
+		pools := p.poolList()
 		p.mu.Unlock()
 		stopPools(pools) // outside p.mu: stopping waits for handlers, and Allocate takes p.mu
 		p.cleanDevInfo()
@@ -289,6 +287,9 @@ func (p *Plugin) Excluded() map[string]string {
 	}
 	return out
 }
+
+// poolList returns the pools, for work done outside p.mu (which is held).
+func (p *Plugin) poolList() []*pool { return slices.Collect(maps.Values(p.pools)) }
 
 // stopPools stops pools in parallel, so that a deliberate stop takes at most one finalListTimeout
 // however many pools there are.
@@ -408,7 +409,7 @@ func (p *Plugin) reloadConfig() {
 	}
 	h := sha256.Sum256(data)
 	p.mu.Lock()
-	same := bytes.Equal(h[:], p.cfgHash[:])
+	same := h == p.cfgHash
 	p.mu.Unlock()
 	if same {
 		return
@@ -432,10 +433,7 @@ func (p *Plugin) watchKubelet() {
 	kubeletSock := filepath.Join(p.opts.DevicePluginDir, "kubelet.sock")
 	fi, err := os.Stat(kubeletSock)
 	p.mu.Lock()
-	pools := make([]*pool, 0, len(p.pools))
-	for _, s := range p.pools {
-		pools = append(pools, s)
-	}
+	pools := p.poolList()
 	restarted := err == nil && (p.kubelet == nil || !os.SameFile(fi, p.kubelet) || !fi.ModTime().Equal(p.kubelet.ModTime()))
 	if err != nil {
 		p.kubelet = nil
