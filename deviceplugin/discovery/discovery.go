@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"errors"
-	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -49,14 +48,7 @@ func (inv *Inventory) Scan() (deviceplugin.Snapshot, error) {
 		inv.readRDMA(&pfd, path.Join(sriov.PCIDevices, pf.Address))
 		pfPort := pfd.PortState
 		for j := range pf.VFs {
-			vf := &pf.VFs[j]
-			d, err := inv.device(vf, pf, name)
-			if errors.Is(err, sriov.ErrDeviceGone) || errors.Is(err, os.ErrNotExist) {
-				continue // disabled while we read
-			}
-			if err != nil {
-				return deviceplugin.Snapshot{}, err
-			}
+			d := inv.device(&pf.VFs[j], pf, name)
 			d.PFOperState, d.PFPortState = pfOper, pfPort
 			snap.Devices = append(snap.Devices, d)
 		}
@@ -64,7 +56,9 @@ func (inv *Inventory) Scan() (deviceplugin.Snapshot, error) {
 	return snap, nil
 }
 
-func (inv *Inventory) device(vf *sriov.VF, pf *sriov.PF, pfName string) (deviceplugin.Device, error) {
+// device describes a VF of the discovery. Its attributes are read best effort: a file that vanished
+// (the VF disabled while we read) leaves its field empty.
+func (inv *Inventory) device(vf *sriov.VF, pf *sriov.PF, pfName string) deviceplugin.Device {
 	class, _ := strconv.ParseUint(strings.TrimPrefix(vf.Class, "0x"), 16, 32)
 	d := deviceplugin.Device{
 		PCIAddress: vf.Address,
@@ -93,7 +87,7 @@ func (inv *Inventory) device(vf *sriov.VF, pf *sriov.PF, pfName string) (devicep
 		d.UIO = uios[0].Name()
 	}
 	inv.readRDMA(&d, dir)
-	return d, nil
+	return d
 }
 
 // readRDMA reads what the plugin needs of a function's RDMA devices — names, first port's state, P_Key 0
