@@ -255,27 +255,31 @@ func (d *Driver) readAttrs(bdf, class string, entries map[string]bool) (Function
 			return fn, err
 		}
 		if fn.LinkType == "" {
-			for _, dev := range fn.RDMADevices {
-				ll, err := sysfs.ReadString(d.fs, path.Join(dir, "infiniband", dev, "ports", "1", "link_layer"))
-				if err != nil {
-					continue
-				}
-				switch ll {
-				case "InfiniBand":
-					fn.LinkType = LinkInfiniBand
-				case "Ethernet":
-					fn.LinkType = LinkEther
-				}
-				if fn.LinkType != "" {
-					break
-				}
-			}
+			fn.LinkType = d.rdmaLinkType(dir, fn.RDMADevices)
 		}
 	}
 	if fn.LinkType == "" {
 		fn.LinkType = linkTypeOfClass(class)
 	}
 	return fn, nil
+}
+
+// rdmaLinkType is the link type of the first of the function's RDMA devices (in its directory dir)
+// whose port 1 reports a known link layer; "" when none does.
+func (d *Driver) rdmaLinkType(dir string, devs []string) string {
+	for _, dev := range devs {
+		ll, err := sysfs.ReadString(d.fs, path.Join(dir, "infiniband", dev, "ports", "1", "link_layer"))
+		if err != nil {
+			continue
+		}
+		switch ll {
+		case "InfiniBand":
+			return LinkInfiniBand
+		case "Ethernet":
+			return LinkEther
+		}
+	}
+	return ""
 }
 
 // linkTypeOfClass maps the PCI class to a link type where it says: 0x0200xx Ethernet, 0x0207xx
