@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"testing"
@@ -122,6 +123,55 @@ func FuzzForwarderRequest(f *testing.F) {
 		}
 		if len(fwd.Attached()) != 0 {
 			t.Fatalf("%q attached a TUN", line)
+		}
+	})
+}
+
+func TestParseStat(t *testing.T) {
+	t.Parallel()
+	// 52 fields, as Linux 6.x writes them; starttime (field 22) is 4242.
+	const tail = " 1 1 0 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+	for _, tc := range []struct {
+		name, stat string
+		want       uint64
+		err        bool
+		gone       bool
+	}{
+		{"plain", "77 (vflab) S" + tail, 4242, false, false},
+		{"name with spaces and parens", "77 (a) b (c)) R" + tail, 4242, false, false},
+		{"zombie", "77 (vflab) Z" + tail, 0, true, true},
+		{"no parenthesis", "77 vflab S" + tail, 0, true, false},
+		{"too few fields", "77 (vflab) S 1 1 0", 0, true, false},
+		{"bad start time", "77 (vflab) S 1 1 0 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 x 1000", 0, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := parseStat(77, []byte(tc.stat))
+			if tc.err {
+				if err == nil {
+					t.Fatalf("parseStat accepted %q: %+v", tc.stat, p)
+				}
+				if errors.Is(err, os.ErrNotExist) != tc.gone {
+					t.Errorf("error %v: wraps ErrNotExist = %v, want %v", err, !tc.gone, tc.gone)
+				}
+				return
+			}
+			if err != nil || p != (Process{PID: 77, StartTime: tc.want}) {
+				t.Errorf("parseStat = %+v, %v; want start time %d", p, err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParseStat: /proc/<pid>/stat carries the command name, which any process chooses.
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("1 (init) S 0 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 5 1000 100"))
+	f.Add([]byte("2 ()) ) Z 0"))
+	f.Add([]byte(")"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parseStat(9, b)
+		if err == nil && p.PID != 9 {
+			t.Errorf("parseStat(%q) = %+v", b, p)
 		}
 	})
 }

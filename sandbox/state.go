@@ -109,6 +109,12 @@ func processOf(pid int) (Process, error) {
 	if err != nil {
 		return Process{}, fmt.Errorf("process %d: %w", pid, err)
 	}
+	return parseStat(pid, b)
+}
+
+// parseStat reads the process pid from its /proc/<pid>/stat line b. A zombie is an error wrapping
+// os.ErrNotExist.
+func parseStat(pid int, b []byte) (Process, error) {
 	// The command name (field 2) may contain spaces and parentheses: fields follow the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
