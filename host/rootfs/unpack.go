@@ -14,7 +14,8 @@ import (
 )
 
 // Unpack extracts the tar archive at archive (plain, .gz/.tgz or .bz2, by name) into dir: directories,
-// regular files and symlinks (targets kept as stored). Entries that would land outside dir are refused.
+// regular files and symlinks (targets kept as stored). Entries that would land outside dir are refused,
+// by their name or through a symlink the archive placed before (all writes go through an os.Root).
 // keep, when not nil, selects the entries to extract by their name in the archive (see DriversOnly).
 func Unpack(archive, dir string, keep func(name string) bool) error {
 	f, err := os.Open(archive)
@@ -22,6 +23,14 @@ func Unpack(archive, dir string, keep func(name string) bool) error {
 		return fmt.Errorf("unpack: %w", err)
 	}
 	defer func() { _ = f.Close() }()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("unpack %s: %w", archive, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", archive, err)
+	}
+	defer func() { _ = root.Close() }()
 	var r io.Reader = f
 	switch {
 	case strings.HasSuffix(archive, ".gz") || strings.HasSuffix(archive, ".tgz"):
@@ -35,6 +44,7 @@ func Unpack(archive, dir string, keep func(name string) bool) error {
 		r = bzip2.NewReader(f)
 	}
 	tr := tar.NewReader(r)
+	made := map[string]bool{".": true} // directories made (or found) so far: each is made once
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -50,21 +60,24 @@ func Unpack(archive, dir string, keep func(name string) bool) error {
 		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) {
 			return fmt.Errorf("unpack %s: entry %q leaves the target directory", archive, h.Name)
 		}
-		dst := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fmt.Errorf("unpack %s: %w", archive, err)
+		if parent := filepath.Dir(name); !made[parent] {
+			if err := root.MkdirAll(parent, 0o755); err != nil {
+				return fmt.Errorf("unpack %s: %w", archive, err)
+			}
+			made[parent] = true
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
+			if err := root.MkdirAll(name, 0o755); err != nil {
 				return fmt.Errorf("unpack %s: %w", archive, err)
 			}
+			made[name] = true
 		case tar.TypeSymlink:
-			if err := os.Symlink(h.Linkname, dst); err != nil && !errors.Is(err, os.ErrExist) {
+			if err := root.Symlink(h.Linkname, name); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("unpack %s: %w", archive, err)
 			}
 		case tar.TypeReg:
-			out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			out, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 			if err != nil {
 				return fmt.Errorf("unpack %s: %w", archive, err)
 			}
