@@ -9,7 +9,7 @@ import (
 )
 
 // writeTar writes a plain tar archive of hdrs (regular files get content as their body).
-func writeTar(t *testing.T, hdrs []*tar.Header, content string) string {
+func writeTar(t testing.TB, hdrs []*tar.Header, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "capture.tar")
 	f, err := os.Create(p)
@@ -106,4 +106,41 @@ func TestUnpackInsideLinks(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(dir, "sys/abs")); err != nil || target != "/sys/bus" {
 		t.Errorf("absolute link: %q, %v", target, err)
 	}
+}
+
+// FuzzUnpack: a capture archive is outside input; whatever it holds, nothing lands outside the target.
+func FuzzUnpack(f *testing.F) {
+	for _, hdrs := range [][]*tar.Header{
+		{{Name: "sys/class/net/", Typeflag: tar.TypeDir, Mode: 0o755}, {Name: "sys/class/net/x", Typeflag: tar.TypeReg, Mode: 0o644}},
+		{{Name: "sys/esc", Typeflag: tar.TypeSymlink, Linkname: "../../outside"}, {Name: "sys/esc/pwned", Typeflag: tar.TypeReg, Mode: 0o644}},
+		{{Name: "../outside/pwned", Typeflag: tar.TypeReg, Mode: 0o644}},
+	} {
+		b, err := os.ReadFile(writeTar(f, hdrs, "x"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, archive []byte) {
+		base := t.TempDir()
+		outside, dir := filepath.Join(base, "outside"), filepath.Join(base, "target")
+		if err := os.Mkdir(outside, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(base, "capture.tar")
+		if err := os.WriteFile(p, archive, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_ = Unpack(p, dir, nil)
+		ents, err := os.ReadDir(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != 3 {
+			t.Errorf("%d entries next to the target, want outside, target and the archive", len(ents))
+		}
+		if left, err := os.ReadDir(outside); err != nil || len(left) != 0 {
+			t.Errorf("written outside the target: %v, %v", left, err)
+		}
+	})
 }
