@@ -179,10 +179,27 @@ func window(blocks []block, cursors map[int]netip.Addr, sets []ipam.RangeSet) []
 			}
 			ni := (first + k + 1) % len(bs)
 			after := addOffset(b.start, blockSize)
-			if bs[ni].start != after && inSet(after) {
+			if ni == 0 {
+				// wrapping: the allocator goes on at the set's lowest address, whose block may be missing
+				lo := lowest(sets[set])
+				if nb, _ := blockOf(lo); bs[0].start != nb {
+					break // that block is entirely free
+				}
+			} else if bs[ni].start != after && inSet(after) {
 				break // the missing block after b is entirely free and in range
 			}
 		}
 	}
 	return out
+}
+
+// lowest is the first address of a range set (where a round-robin allocation wraps to).
+func lowest(set ipam.RangeSet) netip.Addr {
+	lo := set[0].Start
+	for _, r := range set[1:] {
+		if r.Start.Less(lo) {
+			lo = r.Start
+		}
+	}
+	return lo
 }

@@ -133,6 +133,8 @@ func TestWindowCoversTheBlocksTheAllocatorSearches(t *testing.T) {
 			map[int]netip.Addr{0: a("10.0.1.200")}, []string{"10.0.1.0", "10.0.2.0", "10.0.0.0"}},
 		{"past the range end is not free", "10.0.255.254", []block{blk("10.0.255.0", full), blk("10.0.0.0", half)},
 			map[int]netip.Addr{0: a("10.0.255.3")}, []string{"10.0.255.0", "10.0.0.0"}},
+		{"wrapping to a missing lowest block stops there: it is free", "10.0.3.254", []block{blk("10.0.1.0", full), blk("10.0.2.0", full), blk("10.0.3.0", full)},
+			map[int]netip.Addr{0: a("10.0.3.254")}, []string{"10.0.3.0"}},
 		{"all full: everything", "10.0.1.254", []block{blk("10.0.0.0", full), blk("10.0.1.0", full)},
 			map[int]netip.Addr{0: a("10.0.1.1")}, []string{"10.0.1.0", "10.0.0.0"}},
 	} {
