@@ -60,13 +60,14 @@ func (l *ledger) deleting(network string, o ipam.Owner) {
 	l.dels++
 }
 
-// retry runs op until it succeeds or fails with something other than an unreachable etcd (a kubelet
-// retries a failed sandbox the same way), for at most a minute.
+// retry runs op until it succeeds or fails with something other than an unreachable etcd or a lost race
+// for a block (a kubelet retries a failed sandbox the same way), for at most a minute.
 func retry(ctx context.Context, errs *atomic.Int64, op func() error) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := op()
-		if err == nil || !errors.Is(err, clusterstore.ErrUnreachable) || time.Now().After(deadline) || ctx.Err() != nil {
+		again := errors.Is(err, clusterstore.ErrUnreachable) || errors.Is(err, clusterstore.ErrContended)
+		if err == nil || !again || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		errs.Add(1)

@@ -122,7 +122,7 @@ func (s *Store) importBatch(ctx context.Context, network string, rs []ipam.Reser
 			return s.importConflict(ctx, network, rs)
 		}
 	}
-	return fmt.Errorf("cluster store: import into %s: block bitmaps kept changing under %d attempts", network, maxTxnRetries)
+	return fmt.Errorf("cluster store: import into %s: %w under %d attempts", network, ErrContended, maxTxnRetries)
 }
 
 func (s *Store) importConflict(ctx context.Context, network string, rs []ipam.Reservation) error {

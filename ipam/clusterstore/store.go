@@ -83,6 +83,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// ErrContended matches the error of a Reserve, Release or Import that lost the race for a block bitmap
+// maxTxnRetries times in a row (many writers on one block): nothing was written, and the caller may try
+// again, as a kubelet retries a failed sandbox.
+var ErrContended = errors.New("block bitmaps kept changing")
+
 // ErrUnreachable matches every error caused by etcd not answering within the deadline.
 var ErrUnreachable = errors.New("etcd unreachable")
 
@@ -588,7 +593,7 @@ func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservati
 			s.remember(bk, b)
 		}
 	}
-	return fmt.Errorf("cluster store: reserve in %s for %s: block bitmaps kept changing under %d attempts", network, owner, maxTxnRetries)
+	return fmt.Errorf("cluster store: reserve in %s for %s: %w under %d attempts", network, owner, ErrContended, maxTxnRetries)
 }
 
 // Owned returns the owner's reservations (one read of its owner record).
@@ -708,7 +713,7 @@ func (s *Store) Release(ctx context.Context, network string, owner ipam.Owner) (
 			s.remember(bk, b)
 		}
 	}
-	return nil, fmt.Errorf("cluster store: release %s in %s: block bitmaps kept changing under %d attempts", owner, network, maxTxnRetries)
+	return nil, fmt.Errorf("cluster store: release %s in %s: %w under %d attempts", owner, network, ErrContended, maxTxnRetries)
 }
 
 // List returns every reservation of the network (one range read over its address keys).

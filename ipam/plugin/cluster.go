@@ -30,5 +30,8 @@ func ClusterStore(logger *slog.Logger) OpenCluster {
 	}
 }
 
-// ClusterUnreachable reports the cluster store's "etcd did not answer in time" errors.
-func ClusterUnreachable(err error) bool { return errors.Is(err, clusterstore.ErrUnreachable) }
+// ClusterUnreachable reports the cluster store's errors that mean "try again later": etcd did not answer
+// in time, or the call lost the race for a block bitmap too often (nothing was written).
+func ClusterUnreachable(err error) bool {
+	return errors.Is(err, clusterstore.ErrUnreachable) || errors.Is(err, clusterstore.ErrContended)
+}

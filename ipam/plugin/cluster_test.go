@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -100,4 +101,22 @@ func TestClusterStore(t *testing.T) {
 			t.Fatalf("STATUS with etcd down: %v", err)
 		}
 	})
+}
+
+// TestClusterTryAgain: both of the cluster store's "nothing written, try again later" errors map to
+// CNI's ErrTryAgainLater; other store errors do not.
+func TestClusterTryAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("add: %w", clusterstore.ErrUnreachable), true},
+		{fmt.Errorf("add: %w", clusterstore.ErrContended), true},
+		{errors.New("cluster store: decode: bad record"), false},
+	} {
+		if got := ClusterUnreachable(tc.err); got != tc.want {
+			t.Errorf("ClusterUnreachable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
