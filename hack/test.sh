@@ -27,3 +27,9 @@ $GO test -tags hardware -count=1 -run '^$' ./... >/dev/null
 
 echo "== tests: unit, netns, sim"
 $GO test -count=1 -timeout 15m ./...
+
+echo "== race detector: the stores, the fake kernel, the drivers, the device plugin, the sandbox"
+$GO test -race -count=1 -timeout 10m ./ipam/... ./fakesysfs/... ./drivers/... ./deviceplugin/... ./sandbox/...
+
+echo "== benchmark smoke run (one iteration each; make bench measures)"
+$GO test -count=1 -short -run '^$' -bench . -benchtime 1x -timeout 5m ./bench/... >/dev/null
