@@ -32,4 +32,11 @@ echo "== race detector: the stores, the fake kernel, the drivers, the device plu
 $GO test -race -count=1 -timeout 10m ./ipam/... ./fakesysfs/... ./drivers/... ./deviceplugin/... ./sandbox/...
 
 echo "== benchmark smoke run (one iteration each; make bench measures)"
-$GO test -count=1 -short -run '^$' -bench . -benchtime 1x -timeout 5m ./bench/... >/dev/null
+smoke=$(mktemp)
+if ! $GO test -count=1 -short -run '^$' -bench . -benchtime 1x -timeout 5m ./bench/... >"$smoke" 2>&1; then
+	cat "$smoke"
+	rm -f "$smoke"
+	exit 1
+fi
+grep -E '^(ok|FAIL)' "$smoke"
+rm -f "$smoke"
