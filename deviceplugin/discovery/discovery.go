@@ -1,9 +1,6 @@
 package discovery
 
 import (
-	"errors"
-	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -14,17 +11,18 @@ import (
 	"github.com/vflab/vflab/drivers/sriov"
 )
 
-// Inventory scans the machine whose filesystem is rooted at "/" of fs.
+// Inventory scans the machine whose filesystem is rooted at "/" of fs, through the drivers.
 type Inventory struct {
-	fs  afero.Fs
-	pci *sriov.Driver
+	pci  *sriov.Driver
+	rdma *ib.Driver
 }
 
 var _ deviceplugin.Inventory = (*Inventory)(nil)
 
 // New returns an Inventory reading fs (read-only: no VF configuration is needed).
 func New(fs afero.Fs) *Inventory {
-	return &Inventory{fs: fs, pci: sriov.New(fs, nil)}
+	pci := sriov.New(fs, nil)
+	return &Inventory{pci: pci, rdma: ib.New(fs, nil, pci)}
 }
 
 // Scan discovers every VF of every SR-IOV PF.
@@ -33,31 +31,32 @@ func (inv *Inventory) Scan() (deviceplugin.Snapshot, error) {
 	if err != nil {
 		return deviceplugin.Snapshot{}, err
 	}
+	host := inv.pci.HostDevices()
 	snap := deviceplugin.Snapshot{
 		PFs:      make(map[string]deviceplugin.PF, len(found.PFs)),
-		RDMACM:   inv.exists(ib.RDMACM),
-		VhostNet: inv.exists("/dev/vhost-net"),
-		Tun:      inv.exists("/dev/net/tun"),
+		RDMACM:   inv.rdma.RDMACM() != "",
+		VhostNet: host.VhostNet,
+		Tun:      host.Tun,
 	}
 	for i := range found.PFs {
 		pf := &found.PFs[i]
 		name := first(pf.Netdevs)
 		snap.PFs[pf.Address] = deviceplugin.PF{Address: pf.Address, Name: name, Driver: pf.Driver, NumVFs: pf.NumVFs}
-		pfOper := inv.operstate(pf.Address, name)
-		var pfd deviceplugin.Device
-		inv.readRDMA(&pfd, path.Join(sriov.PCIDevices, pf.Address))
-		pfPort := pfd.PortState
+		// Best effort, as for the VFs below: what could not be read stays empty.
+		pfDet, _ := inv.pci.Details(&pf.Function)
+		pfRDMA, _ := inv.rdma.Summary(pf.Address)
 		for j := range pf.VFs {
 			d := inv.device(&pf.VFs[j], pf, name)
-			d.PFOperState, d.PFPortState = pfOper, pfPort
+			d.PFOperState, d.PFPortState = pfDet.OperState, pfRDMA.PortState
 			snap.Devices = append(snap.Devices, d)
 		}
 	}
 	return snap, nil
 }
 
-// device describes a VF of the discovery. Its attributes are read best effort: a file that vanished
-// (the VF disabled while we read) leaves its field empty.
+// device describes a VF of the discovery. Its details are read best effort: a file that vanished
+// (the VF disabled while we read) or could not be read leaves its field empty, and the device's health
+// says so.
 func (inv *Inventory) device(vf *sriov.VF, pf *sriov.PF, pfName string) deviceplugin.Device {
 	class, _ := strconv.ParseUint(strings.TrimPrefix(vf.Class, "0x"), 16, 32)
 	d := deviceplugin.Device{
@@ -76,96 +75,13 @@ func (inv *Inventory) device(vf *sriov.VF, pf *sriov.PF, pfName string) devicepl
 	if d.LinkType == "" {
 		d.LinkType = pf.LinkType
 	}
-	dir := path.Join(sriov.PCIDevices, vf.Address)
-	d.OperState = inv.operstate(vf.Address, d.Netdev)
-	d.ACPIIndex = inv.read(path.Join(dir, "acpi_index"))
-	if g, err := inv.linkBase(path.Join(dir, "iommu_group")); err == nil {
-		d.IOMMUGroup = g
-		d.NoIOMMU = inv.read(path.Join("/sys/kernel/iommu_groups", g, "name")) == "vfio-noiommu"
-	}
-	if uios, err := afero.ReadDir(inv.fs, path.Join(dir, "uio")); err == nil && len(uios) > 0 {
-		d.UIO = uios[0].Name()
-	}
-	inv.readRDMA(&d, dir)
+	det, _ := inv.pci.Details(&vf.Function)
+	d.OperState, d.ACPIIndex = det.OperState, det.ACPIIndex
+	d.IOMMUGroup, d.NoIOMMU, d.UIO = det.IOMMUGroup, det.NoIOMMU, det.UIO
+	rdma, _ := inv.rdma.Summary(vf.Address)
+	d.RDMADevices, d.PortState, d.PKey, d.PortGUIDSet = rdma.Devices, rdma.PortState, rdma.PKey0, rdma.PortGUIDSet
+	d.Uverbs, d.Umad, d.Issm = rdma.Uverbs, rdma.Umad, rdma.Issm
 	return d
-}
-
-// readRDMA reads what the plugin needs of a function's RDMA devices — names, first port's state, P_Key 0
-// and whether its GUID is set, and the char devices listed under the function (infiniband_verbs,
-// infiniband_mad: exact per function, no ibdev substring matching) — a handful of reads per function
-// instead of drivers/ib's full description (GID and P_Key tables), which the scan does not need.
-func (inv *Inventory) readRDMA(d *deviceplugin.Device, dir string) {
-	names := inv.list(path.Join(dir, "infiniband"))
-	if len(names) == 0 {
-		return
-	}
-	d.RDMADevices = names
-	port := path.Join(dir, "infiniband", names[0], "ports", "1")
-	d.PortState = inv.read(path.Join(port, "state"))
-	d.PKey = inv.read(path.Join(port, "pkeys", "0"))
-	if gid := inv.read(path.Join(port, "gids", "0")); len(gid) == 39 {
-		iface := strings.ReplaceAll(gid[20:], ":", "")
-		d.PortGUIDSet = strings.Trim(iface, "0") != "" && strings.Trim(iface, "f") != ""
-	}
-	for _, n := range inv.list(path.Join(dir, "infiniband_verbs")) {
-		if strings.HasPrefix(n, "uverbs") {
-			d.Uverbs = append(d.Uverbs, n)
-		}
-	}
-	for _, n := range inv.list(path.Join(dir, "infiniband_mad")) {
-		switch {
-		case strings.HasPrefix(n, "umad"):
-			d.Umad = append(d.Umad, n)
-		case strings.HasPrefix(n, "issm"):
-			d.Issm = append(d.Issm, n)
-		}
-	}
-}
-
-func (inv *Inventory) list(dir string) []string {
-	f, err := inv.fs.Open(dir)
-	if err != nil {
-		return nil
-	}
-	defer func() { _ = f.Close() }()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil
-	}
-	slices.Sort(names)
-	return names
-}
-
-func (inv *Inventory) operstate(bdf, netdev string) string {
-	if netdev == "" {
-		return ""
-	}
-	return inv.read(path.Join(sriov.PCIDevices, bdf, "net", netdev, "operstate"))
-}
-
-func (inv *Inventory) read(p string) string {
-	b, err := afero.ReadFile(inv.fs, p)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func (inv *Inventory) exists(p string) bool {
-	_, err := inv.fs.Stat(p)
-	return err == nil
-}
-
-func (inv *Inventory) linkBase(p string) (string, error) {
-	lr, ok := inv.fs.(afero.LinkReader)
-	if !ok {
-		return "", errors.New("file system cannot read links")
-	}
-	target, err := lr.ReadlinkIfPossible(p)
-	if err != nil {
-		return "", err
-	}
-	return path.Base(target), nil
 }
 
 func first(s []string) string {
