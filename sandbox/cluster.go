@@ -383,7 +383,8 @@ func (c *Cluster) Down() error {
 }
 
 // Down removes the run whose state is in dir, from any process: it stops a forwarder process, deletes
-// the run's namespaces and removes the state files it created. dir itself stays.
+// the run's namespaces and removes the state files it created. dir itself stays. A forwarder that cannot be
+// stopped is an error, and the state file naming it stays, so that Down can be run again.
 func Down(dir string) error {
 	st, err := ReadState(dir)
 	if err != nil {
@@ -409,8 +410,12 @@ func namespacesOf(st *State) []string {
 // removeRun removes the run described by st (and extra namespaces found to belong to it).
 func removeRun(dir string, st *State, extra []string) error {
 	var errs error
+	keepState := false
 	if st.Forwarder != nil {
-		errs = errors.Join(errs, stopProcess(*st.Forwarder))
+		if err := stopProcess(*st.Forwarder, stopGrace); err != nil {
+			// The state file is all that knows the forwarder: keep it, so that another Down retries.
+			errs, keepState = errors.Join(errs, fmt.Errorf("forwarder: %w", err)), true
+		}
 	}
 	names := append(append([]string(nil), extra...), namespacesOf(st)...)
 	for _, name := range names {
@@ -421,6 +426,9 @@ func removeRun(dir string, st *State, extra []string) error {
 		errs = errors.Join(errs, deleteNamespace(name))
 	}
 	for _, p := range []string{nodesDir, forwarderSock, forwarderLog, stateFile} {
+		if p == stateFile && keepState {
+			continue
+		}
 		if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
 			errs = errors.Join(errs, err)
 		}
@@ -431,23 +439,34 @@ func removeRun(dir string, st *State, extra []string) error {
 	return nil
 }
 
-// stopProcess ends p (SIGTERM, then SIGKILL after 2 s) if it still runs, and waits for it to be gone.
-func stopProcess(p Process) error {
-	if !p.Alive() {
-		return nil
-	}
-	proc, err := os.FindProcess(p.PID)
-	if err != nil {
-		return nil
-	}
-	_ = proc.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(2 * time.Second)
-	for p.Alive() {
-		if time.Now().After(deadline) {
-			_ = proc.Signal(syscall.SIGKILL)
-			deadline = time.Now().Add(2 * time.Second)
+// stopGrace is how long stopProcess waits for a process after SIGTERM, and again after SIGKILL.
+const stopGrace = 2 * time.Second
+
+// stopProcess ends p if it still runs: SIGTERM, SIGKILL after grace, and an error naming the pid if it
+// is still there grace after that (a process in uninterruptible sleep) or cannot be signalled.
+func stopProcess(p Process, grace time.Duration) error {
+	return stopProcessWith(p, grace, syscall.Kill)
+}
+
+// stopProcessWith is stopProcess sending its signals through kill (syscall.Kill; tests pass one that
+// does not deliver them, a process that never dies).
+func stopProcessWith(p Process, grace time.Duration, kill func(pid int, sig syscall.Signal) error) error {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if !p.Alive() {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
+		if err := kill(p.PID, sig); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				return nil
+			}
+			return fmt.Errorf("stop process %d: %v: %w", p.PID, sig, err)
+		}
+		for deadline := time.Now().Add(grace); p.Alive() && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if p.Alive() {
+		return fmt.Errorf("stop process %d: still running %v after SIGKILL", p.PID, grace)
 	}
 	return nil
 }

@@ -485,7 +485,7 @@ var _ = Describe("sandbox", func() {
 	It("keeps InfiniBand netdevs across a forwarder restart", func() {
 		c := up(cluster, []topology.Node{testNode("n0", 2)}, Options{ForwarderCommand: forwarderCommand(cluster)})
 		n := c.Nodes[0]
-		Expect(stopProcess(*c.State.Forwarder)).To(Succeed())
+		Expect(stopProcess(*c.State.Forwarder, stopGrace)).To(Succeed())
 		vfs := vfsOf(n, "ib0")
 		h := host(n)
 		for _, vf := range vfs {
