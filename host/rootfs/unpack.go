@@ -13,11 +13,40 @@ import (
 	"strings"
 )
 
+// DefaultMaxUnpackSize is the most an archive may expand to unless WithMaxSize says otherwise: a real
+// capture is a few megabytes, and a sparse entry in a tiny archive can stand for terabytes.
+const DefaultMaxUnpackSize int64 = 1 << 30
+
+// ErrTooLarge is returned by Unpack when the regular files of an archive add up to more than its limit.
+var ErrTooLarge = errors.New("archive expands beyond the size limit")
+
+// UnpackOption configures Unpack.
+type UnpackOption func(*unpackConfig)
+
+type unpackConfig struct {
+	maxSize int64
+}
+
+// WithMaxSize bounds the total size of the regular files Unpack extracts (as the archive states them,
+// holes of sparse entries included) to n bytes; default DefaultMaxUnpackSize.
+func WithMaxSize(n int64) UnpackOption {
+	return func(c *unpackConfig) { c.maxSize = n }
+}
+
 // Unpack extracts the tar archive at archive (plain, .gz/.tgz or .bz2, by name) into dir: directories,
 // regular files and symlinks (targets kept as stored). Entries that would land outside dir are refused,
-// by their name or through a symlink the archive placed before (all writes go through an os.Root).
+// by their name or through a symlink the archive placed before (all writes go through an os.Root). An
+// entry that would take the regular files extracted past the size limit (WithMaxSize) is refused before
+// it is written, with an error wrapping ErrTooLarge.
 // keep, when not nil, selects the entries to extract by their name in the archive (see DriversOnly).
-func Unpack(archive, dir string, keep func(name string) bool) error {
+func Unpack(archive, dir string, keep func(name string) bool, opts ...UnpackOption) error {
+	cfg := unpackConfig{maxSize: DefaultMaxUnpackSize}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.maxSize < 0 {
+		return fmt.Errorf("unpack %s: negative size limit %d", archive, cfg.maxSize)
+	}
 	f, err := os.Open(archive)
 	if err != nil {
 		return fmt.Errorf("unpack: %w", err)
@@ -45,6 +74,7 @@ func Unpack(archive, dir string, keep func(name string) bool) error {
 	}
 	tr := tar.NewReader(r)
 	made := map[string]bool{".": true} // directories made (or found) so far: each is made once
+	var total int64                    // bytes of the regular files extracted so far
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -77,6 +107,11 @@ func Unpack(archive, dir string, keep func(name string) bool) error {
 				return fmt.Errorf("unpack %s: %w", archive, err)
 			}
 		case tar.TypeReg:
+			if h.Size < 0 || h.Size > cfg.maxSize-total {
+				return fmt.Errorf("unpack %s: entry %q (%d bytes) takes the archive past %d bytes: %w",
+					archive, h.Name, h.Size, cfg.maxSize, ErrTooLarge)
+			}
+			total += h.Size
 			out, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 			if err != nil {
 				return fmt.Errorf("unpack %s: %w", archive, err)
