@@ -5,9 +5,7 @@ import (
 	"errors"
 	"flag"
 	"net"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink/nl"
 
 	"github.com/vflab/vflab/drivers/ib"
+	"github.com/vflab/vflab/drivers/internal/drivertest"
 	"github.com/vflab/vflab/drivers/internal/faultfs"
 	"github.com/vflab/vflab/drivers/sriov"
 	"github.com/vflab/vflab/drivers/vftrace"
@@ -25,24 +24,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("trace differs from %s:\n--- got\n%s--- want\n%s", p, got, want)
-	}
-}
 
 func kernel(t *testing.T, preset string) *fakesysfs.Kernel {
 	t.Helper()
@@ -199,7 +180,7 @@ func TestSetVFGUIDs(t *testing.T) {
 			if _, err := d.SetVFGUIDs(vf.Address, ib.VFGUIDs{Node: ^ib.GUID(0), Port: ^ib.GUID(0)}); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "guid-"+preset, trace.Bytes())
+			drivertest.Golden(t, "guid-"+preset, trace.Bytes(), *update)
 		})
 	}
 }
@@ -239,17 +220,7 @@ func TestSetVFGUIDsErrors(t *testing.T) {
 	}
 	// The VF vanishes before the set.
 	_, other := ibVF(t, pci, 3)
-	if err := k.Update(func(raw afero.Fs) error {
-		link := path.Join(sriov.PCIDevices, other.Address)
-		target, err := raw.(afero.LinkReader).ReadlinkIfPossible(link)
-		if err != nil {
-			return err
-		}
-		if err := raw.RemoveAll(path.Join(path.Dir(link), target)); err != nil {
-			return err
-		}
-		return raw.Remove(link)
-	}); err != nil {
+	if err := drivertest.RemoveDevice(k, other.Address); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.SetVFGUIDs(other.Address, ib.VFGUIDs{Node: 1, Port: 2}); !errors.Is(err, sriov.ErrDeviceGone) {
@@ -287,17 +258,7 @@ func TestSetVFGUIDsVanishMidway(t *testing.T) {
 	k := kernel(t, "dual-cx6")
 	var victim string
 	vfc := hookVFs{VFConfig: sandbox.NewVFConfig(k, nil), after: func() {
-		if err := k.Update(func(raw afero.Fs) error {
-			link := path.Join(sriov.PCIDevices, victim)
-			target, err := raw.(afero.LinkReader).ReadlinkIfPossible(link)
-			if err != nil {
-				return err
-			}
-			if err := raw.RemoveAll(path.Join(path.Dir(link), target)); err != nil {
-				return err
-			}
-			return raw.Remove(link)
-		}); err != nil {
+		if err := drivertest.RemoveDevice(k, victim); err != nil {
 			t.Error(err)
 		}
 	}}
