@@ -8,8 +8,7 @@ import (
 	"testing"
 
 	"github.com/vflab/vflab/drivers/sriov"
-	"github.com/vflab/vflab/fakesysfs"
-	"github.com/vflab/vflab/fakesysfs/topology"
+	"github.com/vflab/vflab/fakesysfs/fakesysfstest"
 	"github.com/vflab/vflab/host"
 	"github.com/vflab/vflab/host/rootfs"
 	"github.com/vflab/vflab/host/rootfs/capturetest"
@@ -18,14 +17,7 @@ import (
 // TestDefaultSimulation: a simulation build finds its node's fake kernel through VFLAB_ROOT, and the
 // drivers run on it unchanged, VF configuration included.
 func TestDefaultSimulation(t *testing.T) {
-	node, err := topology.Preset("laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := fakesysfs.Create(dir, node); err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := fakesysfstest.PresetDir(t, "laptop")
 	t.Setenv("VFLAB_ROOT", dir)
 	m, err := host.Default()
 	if err != nil {

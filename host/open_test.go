@@ -4,12 +4,10 @@ package host_test
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/vflab/vflab/fakesysfs"
-	"github.com/vflab/vflab/fakesysfs/topology"
+	"github.com/vflab/vflab/fakesysfs/fakesysfstest"
 	"github.com/vflab/vflab/host"
 )
 
@@ -21,14 +19,7 @@ func TestOpen(t *testing.T) {
 	if _, err := host.Open(dir); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("Open(empty dir) = %v, want an error naming it", err)
 	}
-	node, err := topology.Preset("laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(dir, "root")
-	if _, err := fakesysfs.Create(root, node); err != nil {
-		t.Fatal(err)
-	}
+	root, _ := fakesysfstest.PresetDir(t, "laptop")
 	m, err := host.Open(root)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/vflab/vflab/deviceplugin/kubelettest"
 	"github.com/vflab/vflab/drivers/linkops"
 	"github.com/vflab/vflab/drivers/sriov"
+	"github.com/vflab/vflab/fakesysfs/fakesysfstest"
 	"github.com/vflab/vflab/fakesysfs/topology"
 	"github.com/vflab/vflab/ipam"
 	"github.com/vflab/vflab/ipam/clusterstore"
@@ -53,10 +54,7 @@ func newNode(b *testing.B) *node {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	tn, err := topology.Preset("laptop")
-	if err != nil {
-		b.Fatal(err)
-	}
+	tn := fakesysfstest.Node(b, "laptop")
 	tn.Name = "n0"
 	name := fmt.Sprintf("ba%d-%d", os.Getpid()%100000, runs.Add(1))
 	c, err := sandbox.Up(context.Background(), name, []topology.Node{tn}, sandbox.Options{

@@ -10,8 +10,7 @@ import (
 
 	"github.com/vflab/vflab/cli/inspect"
 	"github.com/vflab/vflab/drivers/inventory"
-	"github.com/vflab/vflab/fakesysfs"
-	"github.com/vflab/vflab/fakesysfs/topology"
+	"github.com/vflab/vflab/fakesysfs/fakesysfstest"
 	"github.com/vflab/vflab/host/rootfs"
 	"github.com/vflab/vflab/host/rootfs/capturetest"
 )
@@ -138,14 +137,7 @@ func TestInspectBadFlags(t *testing.T) {
 // IB and RoCE RDMA devices.
 func TestInspectFakeKernel(t *testing.T) {
 	t.Parallel()
-	node, err := topology.Preset("dual-cx6")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := fakesysfs.Create(dir, node); err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := fakesysfstest.PresetDir(t, "dual-cx6")
 	rep := report(t, dir)
 	if len(rep.PFs) != 2 {
 		t.Fatalf("PFs = %+v", rep.PFs)

@@ -7,8 +7,7 @@ import (
 	"testing"
 
 	"github.com/vflab/vflab/drivers/ib"
-	"github.com/vflab/vflab/fakesysfs"
-	"github.com/vflab/vflab/fakesysfs/topology"
+	"github.com/vflab/vflab/fakesysfs/fakesysfstest"
 )
 
 // TestInspectRoCEPortGUID: on the laptop preset, every RDMA port — the Ethernet (RoCE) PF and VFs too —
@@ -16,14 +15,7 @@ import (
 // rendered files as libibumad reads them.
 func TestInspectRoCEPortGUID(t *testing.T) {
 	t.Parallel()
-	node, err := topology.Preset("laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := fakesysfs.Create(dir, node); err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := fakesysfstest.PresetDir(t, "laptop")
 	ibstatGUID := func(dev string) ib.GUID {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(dir, "sys/class/infiniband", dev, "ports/1/gids/0"))

@@ -19,7 +19,7 @@ import (
 	"github.com/vflab/vflab/drivers/sriov"
 	"github.com/vflab/vflab/drivers/vftrace"
 	"github.com/vflab/vflab/fakesysfs"
-	"github.com/vflab/vflab/fakesysfs/topology"
+	"github.com/vflab/vflab/fakesysfs/fakesysfstest"
 	"github.com/vflab/vflab/sandbox"
 )
 
@@ -27,15 +27,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func kernel(t *testing.T, preset string) *fakesysfs.Kernel {
 	t.Helper()
-	node, err := topology.Preset(preset)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := fakesysfs.New(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return fakesysfstest.Preset(t, preset)
 }
 
 // ibVF returns an InfiniBand VF of the kernel and its PF.
