@@ -40,41 +40,36 @@ type Summary struct {
 // meanwhile) leaves its field empty. Other read errors are returned, joined, with the fields that could
 // be read.
 func (d *Driver) Summary(bdf string) (Summary, error) {
-	dir := path.Join(sriov.PCIDevices, bdf)
+	// Each path is joined once, whole: the device plugin reads every function several times a second.
 	var s Summary
 	var errs []error
-	keep := func(what string, err error) {
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("rdma %s of %s: %w", what, bdf, err))
-		}
-	}
 	var err error
-	s.Devices, err = sysfs.List(d.fs, path.Join(dir, "infiniband"))
-	keep("devices", err)
+	s.Devices, err = sysfs.List(d.fs, path.Join(sriov.PCIDevices, bdf, "infiniband"))
+	errs = keep(errs, "devices", bdf, err)
 	if len(s.Devices) == 0 {
 		s.Devices = nil
 		return s, errors.Join(errs...)
 	}
-	port := path.Join(dir, "infiniband", s.Devices[0], "ports", "1")
-	s.PortState, err = sysfs.ReadString(d.fs, path.Join(port, "state"))
-	keep("port state", err)
-	s.PKey0, err = sysfs.ReadString(d.fs, path.Join(port, "pkeys", "0"))
-	keep("pkey 0", err)
-	gid, err := sysfs.ReadString(d.fs, path.Join(port, "gids", "0"))
-	keep("gid 0", err)
+	dev := s.Devices[0]
+	s.PortState, err = sysfs.ReadString(d.fs, path.Join(sriov.PCIDevices, bdf, "infiniband", dev, "ports", "1", "state"))
+	errs = keep(errs, "port state", bdf, err)
+	s.PKey0, err = sysfs.ReadString(d.fs, path.Join(sriov.PCIDevices, bdf, "infiniband", dev, "ports", "1", "pkeys", "0"))
+	errs = keep(errs, "pkey 0", bdf, err)
+	gid, err := sysfs.ReadString(d.fs, path.Join(sriov.PCIDevices, bdf, "infiniband", dev, "ports", "1", "gids", "0"))
+	errs = keep(errs, "gid 0", bdf, err)
 	if err == nil {
 		g := portGUIDOf(gid)
 		s.PortGUIDSet = g != 0 && g != ^GUID(0)
 	}
-	verbs, err := sysfs.List(d.fs, path.Join(dir, "infiniband_verbs"))
-	keep("uverbs", err)
+	verbs, err := sysfs.List(d.fs, path.Join(sriov.PCIDevices, bdf, "infiniband_verbs"))
+	errs = keep(errs, "uverbs", bdf, err)
 	for _, n := range verbs {
 		if strings.HasPrefix(n, "uverbs") {
 			s.Uverbs = append(s.Uverbs, n)
 		}
 	}
-	mads, err := sysfs.List(d.fs, path.Join(dir, "infiniband_mad"))
-	keep("umad", err)
+	mads, err := sysfs.List(d.fs, path.Join(sriov.PCIDevices, bdf, "infiniband_mad"))
+	errs = keep(errs, "umad", bdf, err)
 	for _, n := range mads {
 		switch {
 		case strings.HasPrefix(n, "umad"):
@@ -97,4 +92,12 @@ func portGUIDOf(gid string) GUID {
 		return 0
 	}
 	return GUID(v)
+}
+
+// keep adds err, about what of the function at bdf, to errs unless it says the file is missing.
+func keep(errs []error, what, bdf string, err error) []error {
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		return errs
+	}
+	return append(errs, fmt.Errorf("rdma %s of %s: %w", what, bdf, err))
 }

@@ -34,31 +34,26 @@ type Details struct {
 // IOMMU, no uio driver, the netdev moved into a pod, the VF disabled meanwhile) leaves its field empty.
 // Other read errors are returned, joined, with the fields that could be read.
 func (d *Driver) Details(fn *Function) (Details, error) {
-	dir := path.Join(PCIDevices, fn.Address)
+	// Each path is joined once, whole: the device plugin reads every function several times a second.
 	var det Details
 	var errs []error
-	keep := func(what string, err error) {
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("%s of %s: %w", what, fn.Address, err))
-		}
-	}
 	var err error
 	if len(fn.Netdevs) > 0 {
-		det.OperState, err = sysfs.ReadString(d.fs, path.Join(dir, "net", fn.Netdevs[0], "operstate"))
-		keep("operstate", err)
+		det.OperState, err = sysfs.ReadString(d.fs, path.Join(PCIDevices, fn.Address, "net", fn.Netdevs[0], "operstate"))
+		errs = keep(errs, "operstate", fn.Address, err)
 	}
-	det.ACPIIndex, err = sysfs.ReadString(d.fs, path.Join(dir, "acpi_index"))
-	keep("acpi_index", err)
-	group, ok, err := sysfs.LinkBase(d.fs, path.Join(dir, "iommu_group"))
-	keep("iommu_group", err)
+	det.ACPIIndex, err = sysfs.ReadString(d.fs, path.Join(PCIDevices, fn.Address, "acpi_index"))
+	errs = keep(errs, "acpi_index", fn.Address, err)
+	group, ok, err := sysfs.LinkBase(d.fs, path.Join(PCIDevices, fn.Address, "iommu_group"))
+	errs = keep(errs, "iommu_group", fn.Address, err)
 	if ok {
 		det.IOMMUGroup = group
 		name, err := sysfs.ReadString(d.fs, path.Join(IOMMUGroups, group, "name"))
-		keep("iommu group name", err)
+		errs = keep(errs, "iommu group name", fn.Address, err)
 		det.NoIOMMU = name == "vfio-noiommu"
 	}
-	uios, err := sysfs.List(d.fs, path.Join(dir, "uio"))
-	keep("uio", err)
+	uios, err := sysfs.List(d.fs, path.Join(PCIDevices, fn.Address, "uio"))
+	errs = keep(errs, "uio", fn.Address, err)
 	if len(uios) > 0 {
 		det.UIO = uios[0]
 	}
@@ -81,4 +76,12 @@ type HostDevices struct {
 // HostDevices reports which host character devices exist.
 func (d *Driver) HostDevices() HostDevices {
 	return HostDevices{VhostNet: sysfs.Exists(d.fs, DevVhostNet), Tun: sysfs.Exists(d.fs, DevTun)}
+}
+
+// keep adds err, about what of the function at bdf, to errs unless it says the file is missing.
+func keep(errs []error, what, bdf string, err error) []error {
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		return errs
+	}
+	return append(errs, fmt.Errorf("%s of %s: %w", what, bdf, err))
 }
