@@ -5,7 +5,8 @@ import (
 )
 
 // Inventory is what the plugin needs from discovery: one consistent scan of the machine's PCI functions.
-// Implementations read sysfs (see package deviceplugin/sysfs); tests use hand-written fakes.
+// deviceplugin/discovery implements it over the drivers (drivers/sriov, drivers/ib); tests use the
+// hand-written stateful fake of deviceplugin/inventorytest.
 type Inventory interface {
 	Scan() (Snapshot, error)
 }
@@ -48,7 +49,7 @@ type Device struct {
 	Netdev     string // the VF's netdev in the host view, "" if none (vfio, or moved into a pod)
 	DDPProfile string
 	VdpaType   string
-	PKey       string // <bdf>/infiniband/<first>/ports/1/pkeys/0, e.g. "0xffff"
+	PKey       string // P_Key 0 of port 1 of the first RDMA device, e.g. "0xffff" (the pKeys selector)
 	IOMMUGroup string // "" without IOMMU
 	NoIOMMU    bool   // the group's name is vfio-noiommu
 	UIO        string // "uio0" when bound to a uio driver
