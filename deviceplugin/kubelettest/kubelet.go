@@ -196,7 +196,9 @@ func (k *Kubelet) Stop() {
 	}
 	k.mu.Lock()
 	for _, r := range k.resources {
-		r.disconnect()
+		if r.conn != nil {
+			k.lost(r) // whichever comes first, this or the stream reader seeing its end, marks them
+		}
 	}
 	k.mu.Unlock()
 	k.wg.Wait()
@@ -279,6 +281,18 @@ func (k *Kubelet) connect(name, endpoint string, opts *pluginapi.DevicePluginOpt
 	return nil
 }
 
+// lost is kubelet's endpoint stop, with k.mu held: the plugin's connection is gone, so its devices are
+// unhealthy until it registers again (kubelet drops them after a grace period; the fake keeps them).
+func (k *Kubelet) lost(r *resource) {
+	r.disconnect()
+	for id, d := range r.devices {
+		r.devices[id] = &pluginapi.Device{ID: d.ID, Health: pluginapi.Unhealthy, Topology: d.Topology}
+	}
+	r.updates++
+	close(k.changed)
+	k.changed = make(chan struct{})
+}
+
 func (k *Kubelet) consume(r *resource, conn *grpc.ClientConn, stream grpc.ServerStreamingClient[pluginapi.ListAndWatchResponse]) {
 	defer k.wg.Done()
 	for {
@@ -287,17 +301,9 @@ func (k *Kubelet) consume(r *resource, conn *grpc.ClientConn, stream grpc.Server
 			if !errors.Is(err, io.EOF) {
 				k.log.Debug("ListAndWatch ended", "resource", r.name, "err", err)
 			}
-			// Like kubelet's endpoint stop: the plugin is gone, its devices are unhealthy until it
-			// registers again (kubelet drops them after a grace period; the fake keeps them).
 			k.mu.Lock()
 			if r.conn == conn {
-				r.disconnect()
-				for id, d := range r.devices {
-					r.devices[id] = &pluginapi.Device{ID: d.ID, Health: pluginapi.Unhealthy, Topology: d.Topology}
-				}
-				r.updates++
-				close(k.changed)
-				k.changed = make(chan struct{})
+				k.lost(r)
 			}
 			k.mu.Unlock()
 			return
