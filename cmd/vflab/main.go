@@ -1,5 +1,5 @@
-// Command vflab is the CLI of vflab: render and inspect simulated nodes, run the sandbox and simulator,
-// inspect real or captured machines, run the embedded etcd. See `vflab --help`.
+// Command vflab is the CLI of vflab: render and inspect simulated nodes, run the sandbox, inspect real or
+// captured machines, run the embedded etcd. See `vflab --help`.
 package main
 
 import (
