@@ -10,15 +10,17 @@ import (
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
 	"github.com/vflab/vflab/deviceplugin/config"
+	"github.com/vflab/vflab/drivers/ib"
+	"github.com/vflab/vflab/drivers/sriov"
 )
 
-// Paths of host character devices in Allocate responses.
+// Paths of host character devices in Allocate responses (the drivers know where they live).
 const (
-	DevInfiniband = "/dev/infiniband"
-	DevVFIO       = "/dev/vfio/vfio"
-	DevRDMACM     = "/dev/infiniband/rdma_cm"
-	DevVhostNet   = "/dev/vhost-net"
-	DevTun        = "/dev/net/tun"
+	DevInfiniband = ib.DevDir
+	DevVFIO       = sriov.DevVFIO
+	DevRDMACM     = ib.RDMACM
+	DevVhostNet   = sriov.DevVhostNet
+	DevTun        = sriov.DevTun
 )
 
 // prepared is everything Allocate returns for one device, computed when the inventory is scanned so
@@ -43,11 +45,10 @@ func prepare(res *config.Resource, sel *config.Selector, d Device, snap *Snapsho
 		p.info["vfio"] = map[string]string{"mount": DevVFIO}
 		p.specs = append(p.specs, spec(DevVFIO, DevVFIO))
 		if d.IOMMUGroup != "" { // without one, upstream too offers only /dev/vfio/vfio
-			group := "/dev/vfio/" + d.IOMMUGroup
-			host := group
-			if d.NoIOMMU {
-				host = "/dev/vfio/noiommu-" + d.IOMMUGroup
-			}
+			// In the container the group is always /dev/vfio/<group>; on a no-IOMMU host its device
+			// is /dev/vfio/noiommu-<group>.
+			group := sriov.VFIOGroupDevice(d.IOMMUGroup, false)
+			host := sriov.VFIOGroupDevice(d.IOMMUGroup, d.NoIOMMU)
 			p.info["vfio"]["dev-mount"] = group
 			p.specs = append(p.specs, spec(host, group))
 		}

@@ -64,7 +64,18 @@ func (d *Driver) Details(fn *Function) (Details, error) {
 const (
 	DevVhostNet = "/dev/vhost-net"
 	DevTun      = "/dev/net/tun"
+	// DevVFIO is the VFIO container device every vfio-pci user opens.
+	DevVFIO = "/dev/vfio/vfio"
 )
+
+// VFIOGroupDevice returns the character device of IOMMU group group: /dev/vfio/<group>, or
+// /dev/vfio/noiommu-<group> when the kernel runs VFIO without an IOMMU (the group's name is vfio-noiommu).
+func VFIOGroupDevice(group string, noIOMMU bool) string {
+	if noIOMMU {
+		return "/dev/vfio/noiommu-" + group
+	}
+	return "/dev/vfio/" + group
+}
 
 // HostDevices tells which of the host-wide character devices that come with VFs used from userspace
 // exist on the machine.

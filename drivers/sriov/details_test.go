@@ -180,3 +180,19 @@ func realDir(t *testing.T, k *fakesysfs.Kernel, bdf string) string {
 	}
 	return path.Join(path.Dir(link), target)
 }
+
+func TestVFIOGroupDevice(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		group   string
+		noIOMMU bool
+		want    string
+	}{
+		{"42", false, "/dev/vfio/42"},
+		{"42", true, "/dev/vfio/noiommu-42"},
+	} {
+		if got := sriov.VFIOGroupDevice(tc.group, tc.noIOMMU); got != tc.want {
+			t.Errorf("VFIOGroupDevice(%q, %v) = %q, want %q", tc.group, tc.noIOMMU, got, tc.want)
+		}
+	}
+}
