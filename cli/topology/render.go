@@ -6,13 +6,14 @@ import (
 	"log/slog"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/jedib0t/go-pretty/v6/table"
 	"github.com/spf13/afero"
 	"github.com/spf13/cobra"
 
+	"github.com/vflab/vflab/drivers/ib"
+	"github.com/vflab/vflab/drivers/sriov"
 	"github.com/vflab/vflab/fakesysfs"
 	topo "github.com/vflab/vflab/fakesysfs/topology"
 )
@@ -51,68 +52,39 @@ shares it: read or write attributes with the kernel's semantics through "vflab s
 	return cmd
 }
 
-// writeSummary describes what the kernel rendered, read back from its tree: per PF its netdev, RDMA
-// device, link layer and VFs, then the totals.
+// writeSummary describes what the kernel rendered, read back from its tree by the SR-IOV driver (the same
+// discovery `vflab inspect` runs): per PF its netdev, RDMA device, link layer and VFs, then the totals.
 func writeSummary(w io.Writer, k *fakesysfs.Kernel, dir string) error {
 	node := k.Node()
+	inv, err := sriov.New(k, nil).Discover()
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", dir, err)
+	}
 	t := newTable()
 	t.AppendHeader(table.Row{"PF", "MODEL", "LINK", "NUMA", "NETDEV", "RDMA", "VFS", "VF NETDEVS"})
 	var pfs, vfs, netdevs, rdma int
 	for _, nic := range node.NICs {
 		for p, port := range nic.Ports {
 			bdf := topo.PFAddress(nic, p)
-			dev := "/sys/bus/pci/devices/" + bdf
-			nets, err := names(k, dev+"/net")
-			if err != nil {
-				return err
+			pf, ok := inv.PF(bdf)
+			if !ok {
+				return fmt.Errorf("read back %s: PF %s not found", dir, bdf)
 			}
-			ibs, err := names(k, dev+"/infiniband")
-			if err != nil {
-				return err
-			}
-			numVFs, err := attr(k, dev+"/sriov_numvfs")
-			if err != nil {
-				numVFs = "0"
-			}
-			totalVFs, err := attr(k, dev+"/sriov_totalvfs")
-			if err != nil {
-				totalVFs = "0"
-			}
-			entries, err := names(k, dev)
-			if err != nil {
-				return err
-			}
-			var virtfns []int
-			for _, e := range entries {
-				if i, err := strconv.Atoi(strings.TrimPrefix(e, "virtfn")); err == nil && strings.HasPrefix(e, "virtfn") {
-					virtfns = append(virtfns, i)
-				}
-			}
-			sort.Ints(virtfns)
 			var vfNets []string
-			for _, i := range virtfns {
-				v := "virtfn" + strconv.Itoa(i)
+			for _, vf := range pf.VFs {
 				vfs++
-				vfNet, err := names(k, dev+"/"+v+"/net")
-				if err != nil {
-					return err
-				}
-				vfIB, err := names(k, dev+"/"+v+"/infiniband")
-				if err != nil {
-					return err
-				}
-				netdevs += len(vfNet)
-				rdma += len(vfIB)
-				vfNets = append(vfNets, vfNet...)
+				netdevs += len(vf.Netdevs)
+				rdma += len(vf.RDMADevices)
+				vfNets = append(vfNets, vf.Netdevs...)
 			}
 			pfs++
-			netdevs += len(nets)
-			rdma += len(ibs)
-			t.AppendRow(table.Row{bdf, nic.Model, port.LinkLayer, nic.NUMANode, strings.Join(nets, ","), strings.Join(ibs, ","),
-				numVFs + "/" + totalVFs, abbreviate(vfNets)})
+			netdevs += len(pf.Netdevs)
+			rdma += len(pf.RDMADevices)
+			t.AppendRow(table.Row{bdf, nic.Model, port.LinkLayer, nic.NUMANode, strings.Join(pf.Netdevs, ","),
+				strings.Join(pf.RDMADevices, ","), fmt.Sprintf("%d/%d", pf.NumVFs, pf.TotalVFs), abbreviate(vfNets)})
 		}
 	}
-	chars, err := names(k, "/dev/infiniband")
+	chars, err := names(k, ib.DevDir)
 	if err != nil {
 		return err
 	}
@@ -121,7 +93,7 @@ func writeSummary(w io.Writer, k *fakesysfs.Kernel, dir string) error {
 	if err := renderTable(&b, t); err != nil {
 		return err
 	}
-	fmt.Fprintf(&b, "\n%d PFs, %d VFs, %d netdevs, %d RDMA devices, %d /dev/infiniband entries\n", pfs, vfs, netdevs, rdma, len(chars))
+	fmt.Fprintf(&b, "\n%d PFs, %d VFs, %d netdevs, %d RDMA devices, %d %s entries\n", pfs, vfs, netdevs, rdma, len(chars), ib.DevDir)
 	_, err = io.WriteString(w, b.String())
 	return err
 }
@@ -141,11 +113,6 @@ func names(fs afero.Fs, dir string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-func attr(fs afero.Fs, file string) (string, error) {
-	b, err := afero.ReadFile(fs, file)
-	return strings.TrimSpace(string(b)), err
 }
 
 // abbreviate shows a list of names as "a,b,c" or "a .. z (n)" when it is long.
