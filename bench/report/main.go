@@ -31,23 +31,23 @@ func run(in, md, png string) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read-only: a close error loses nothing
 		r = f
 	}
 	res, err := parse(r)
 	if err != nil {
 		return err
 	}
-	w := io.Writer(os.Stdout)
-	if md != "-" {
-		f, err := os.Create(md)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
+	var b strings.Builder
+	writeMarkdown(&b, res)
+	if md == "-" {
+		_, err = os.Stdout.WriteString(b.String())
+	} else {
+		err = os.WriteFile(md, []byte(b.String()), 0o644)
 	}
-	writeMarkdown(w, res)
+	if err != nil {
+		return err
+	}
 	if png != "" {
 		return writePNG(png, res)
 	}
@@ -128,7 +128,7 @@ func ratio(a, b float64, okA, okB bool) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-func writeMarkdown(w io.Writer, r *results) {
+func writeMarkdown(w *strings.Builder, r *results) {
 	runs := 0
 	for _, u := range r.samples {
 		for _, v := range u {

@@ -32,7 +32,7 @@ func TestParseAndSummarise(t *testing.T) {
 	if _, ok := r.get("BenchmarkFill/node/fill=1%", "ns/op"); ok {
 		t.Error("a benchmark that did not run has no value")
 	}
-	var b bytes.Buffer
+	var b strings.Builder
 	writeMarkdown(&b, r)
 	md := b.String()
 	for _, want := range []string{

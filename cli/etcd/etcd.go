@@ -51,7 +51,9 @@ func run(ctx context.Context, cmd *cobra.Command, cfg etcdserver.Config) error {
 		return err
 	}
 	defer s.Close()
-	fmt.Fprintln(cmd.OutOrStdout(), s.ClientURL())
+	if _, err := fmt.Fprintln(cmd.OutOrStdout(), s.ClientURL()); err != nil {
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		return nil

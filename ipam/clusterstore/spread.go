@@ -47,7 +47,7 @@ func seedCursor(node, network string, si int, set ipam.RangeSet) (netip.Addr, bo
 		return netip.Addr{}, false // nothing to spread over
 	}
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s\x00%s\x00%d", node, network, si)
+	_, _ = fmt.Fprintf(h, "%s\x00%s\x00%d", node, network, si) // a hash.Hash write never fails
 	start := addOffset(r.Start, h.Sum64()%size)
 	if size >= 2*blockSize {
 		// several blocks: start at the head of one, so that each node fills its own bitmap
