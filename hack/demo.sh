@@ -157,4 +157,4 @@ else
 fi
 
 step "Done"
-echo "The same tree is what vflab's drivers, device plugin and CNI plugins read in a simulation."
+echo "The same tree is what vflab's drivers and device plugin read in a simulation."
