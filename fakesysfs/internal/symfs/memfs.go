@@ -75,12 +75,27 @@ func (m *MemFs) get(name string, follow bool) (string, *memNode, error) {
 	return real, m.nodes[real], nil
 }
 
+// addToDir and removeFromDir change a directory's entry list under the directory's own lock: open
+// handles (mem.File.Readdir) read that list holding only that lock, not m.mu, so an unlocked change would
+// race with a concurrent listing (afero's MemMapFs locks the same way).
+func addToDir(dir, f *mem.FileData) {
+	dir.Lock()
+	defer dir.Unlock()
+	mem.AddToMemDir(dir, f)
+}
+
+func removeFromDir(dir, f *mem.FileData) {
+	dir.Lock()
+	defer dir.Unlock()
+	mem.RemoveFromMemDir(dir, f)
+}
+
 // addLocked creates a node under an existing directory.
 func (m *MemFs) addLocked(parent, base string, n *memNode) {
 	p := m.nodes[parent]
 	full := join(parent, base)
 	mem.ChangeFileName(n.fd, full)
-	mem.AddToMemDir(p.fd, n.fd)
+	addToDir(p.fd, n.fd)
 	m.nodes[full] = n
 	p.kids[base] = n
 	if n.dir && n.kids == nil {
@@ -241,7 +256,7 @@ func (m *MemFs) subtreeLocked(dir string) []string {
 
 func (m *MemFs) unlinkLocked(parent, full string, n *memNode) {
 	p := m.nodes[parent]
-	mem.RemoveFromMemDir(p.fd, n.fd)
+	removeFromDir(p.fd, n.fd)
 	delete(m.nodes, full)
 	_, base := parentAndBase(full)
 	delete(p.kids, base)
@@ -320,9 +335,9 @@ func (m *MemFs) Rename(oldname, newname string) error {
 			for name, c := range d.kids {
 				op, np := join(oldDir, name), join(newDir, name)
 				delete(m.nodes, op)
-				mem.RemoveFromMemDir(d.fd, c.fd)
+				removeFromDir(d.fd, c.fd)
 				mem.ChangeFileName(c.fd, np)
-				mem.AddToMemDir(d.fd, c.fd)
+				addToDir(d.fd, c.fd)
 				m.nodes[np] = c
 				if c.dir {
 					walk(op, np, c)
