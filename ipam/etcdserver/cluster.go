@@ -105,7 +105,8 @@ func (c *Cluster) Endpoints() []string {
 // Size is the number of members, running or not.
 func (c *Cluster) Size() int { return len(c.configs) }
 
-// Kill stops member i abruptly (see Server.Kill). Killing a stopped member does nothing.
+// Kill stops member i at once (see Server.Kill for why a leader still hands over leadership). Killing a
+// stopped member does nothing.
 func (c *Cluster) Kill(i int) {
 	c.mu.Lock()
 	s := c.members[i]
