@@ -90,19 +90,11 @@ func (s *Store) importBatch(ctx context.Context, network string, rs []ipam.Reser
 			bops = append(bops, clientv3.OpPut(bk, string(nb[:])))
 			elseOps = append(elseOps, clientv3.OpGet(bk))
 		}
-		var resp *clientv3.TxnResponse
-		err := s.call(ctx, "import into "+network, func(ctx context.Context) error {
-			var err error
-			resp, err = s.cli.Txn(ctx).If(bcmps...).Then(bops...).Else(elseOps...).Commit()
-			return err
-		})
+		resp, err := s.commit(ctx, "import into "+network, bcmps, bops, elseOps, updated)
 		if err != nil {
 			return err
 		}
 		if resp.Succeeded {
-			for bk, nb := range updated {
-				s.remember(bk, blockState{rev: resp.Header.Revision, bits: nb})
-			}
 			return nil
 		}
 		changed := false

@@ -345,6 +345,31 @@ func addrInBlock(start netip.Addr, bit int) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
+// commit runs one conditional transaction (Then when every cmp holds, else elseOps) under the store's
+// deadline. When it succeeds, the block bitmaps it wrote (updated) are remembered at the new revision; an
+// empty bitmap is one the transaction deleted, so it is remembered as absent.
+func (s *Store) commit(ctx context.Context, what string, cmps []clientv3.Cmp, ops, elseOps []clientv3.Op, updated map[string]bitmap) (*clientv3.TxnResponse, error) {
+	var resp *clientv3.TxnResponse
+	err := s.call(ctx, what, func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Succeeded {
+		for bk, nb := range updated {
+			if nb.empty() {
+				s.remember(bk, blockState{})
+			} else {
+				s.remember(bk, blockState{rev: resp.Header.Revision, bits: nb})
+			}
+		}
+	}
+	return resp, nil
+}
+
 func (s *Store) cached(key string) blockState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -541,19 +566,11 @@ func (s *Store) Reserve(ctx context.Context, network string, rs []ipam.Reservati
 			elseOps = append(elseOps, clientv3.OpGet(bk))
 		}
 
-		var resp *clientv3.TxnResponse
-		err := s.call(ctx, "reserve in "+network, func(ctx context.Context) error {
-			var err error
-			resp, err = s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
-			return err
-		})
+		resp, err := s.commit(ctx, "reserve in "+network, cmps, ops, elseOps, updated)
 		if err != nil {
 			return err
 		}
 		if resp.Succeeded {
-			for bk, nb := range updated {
-				s.remember(bk, blockState{rev: resp.Header.Revision, bits: nb})
-			}
 			return nil
 		}
 		// Lost a race: find out whether an address is taken (final) or only a bitmap or the owner record
@@ -677,23 +694,11 @@ func (s *Store) Release(ctx context.Context, network string, owner ipam.Owner) (
 				ops = append(ops, clientv3.OpPut(bk, string(nb[:])))
 			}
 		}
-		var resp *clientv3.TxnResponse
-		err := s.call(ctx, "release "+owner.String()+" in "+network, func(ctx context.Context) error {
-			var err error
-			resp, err = s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
-			return err
-		})
+		resp, err := s.commit(ctx, "release "+owner.String()+" in "+network, cmps, ops, elseOps, updated)
 		if err != nil {
 			return nil, err
 		}
 		if resp.Succeeded {
-			for bk, nb := range updated {
-				if nb.empty() {
-					s.remember(bk, blockState{})
-				} else {
-					s.remember(bk, blockState{rev: resp.Header.Revision, bits: nb})
-				}
-			}
 			return reservations(recs), nil
 		}
 		ownerRev, recs = 0, nil
