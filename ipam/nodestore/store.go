@@ -130,6 +130,25 @@ func (s *Store) netDir(network string) (string, error) {
 	return filepath.Join(s.dataDir, network), nil
 }
 
+// lock creates the network's directory if needed and takes its locks: this process's (the network's
+// cache) and then every process's (the flock on the lock file, bounded by ctx). unlock releases both.
+func (s *Store) lock(ctx context.Context, network, dir string) (nc *netCache, unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Join(dir, metaDir), 0o755); err != nil {
+		return nil, nil, fmt.Errorf("node store %s: %w", network, err)
+	}
+	nc = s.netCache(dir)
+	nc.mu.Lock()
+	lk, err := lockFile(ctx, filepath.Join(dir, lockName))
+	if err != nil {
+		nc.mu.Unlock()
+		return nil, nil, fmt.Errorf("node store %s: %w", network, err)
+	}
+	return nc, func() {
+		unlockFile(lk)
+		nc.mu.Unlock()
+	}, nil
+}
+
 // do runs fn with the network locked and its index loaded. With create false, a network without a
 // directory runs fn on an empty index without creating anything.
 func (s *Store) do(ctx context.Context, network string, create bool, fn func(dir string, x *index) error) error {
@@ -142,17 +161,11 @@ func (s *Store) do(ctx context.Context, network string, create bool, fn func(dir
 			return fn(dir, newIndex())
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(dir, metaDir), 0o755); err != nil {
-		return fmt.Errorf("node store %s: %w", network, err)
-	}
-	nc := s.netCache(dir)
-	nc.mu.Lock()
-	defer nc.mu.Unlock()
-	lk, err := lockFile(ctx, filepath.Join(dir, lockName))
+	nc, unlock, err := s.lock(ctx, network, dir)
 	if err != nil {
-		return fmt.Errorf("node store %s: %w", network, err)
+		return err
 	}
-	defer unlockFile(lk)
+	defer unlock()
 	x, err := s.cachedLoad(dir, nc)
 	if err != nil {
 		nc.x = nil

@@ -349,17 +349,11 @@ func (s *Store) doFast(ctx context.Context, network string, create bool, fn func
 			return fn(&fast{dir: dir, file: &usageFile{u: &ipam.Usage{LastReserved: map[int]netip.Addr{}}}})
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(dir, metaDir), 0o755); err != nil {
-		return fmt.Errorf("node store %s: %w", network, err)
-	}
-	nc := s.netCache(dir)
-	nc.mu.Lock()
-	defer nc.mu.Unlock()
-	lk, err := lockFile(ctx, filepath.Join(dir, lockName))
+	nc, unlock, err := s.lock(ctx, network, dir)
 	if err != nil {
-		return fmt.Errorf("node store %s: %w", network, err)
+		return err
 	}
-	defer unlockFile(lk)
+	defer unlock()
 	uf, err := readUsage(dir)
 	if err != nil {
 		s.logger.Info("node store: rebuilding usage and owner files", "dir", dir, "reason", err)
